@@ -1,0 +1,24 @@
+"""HTTP Basic authentication (RFC 7617) for any WSGI application.
+
+from basicauth_wsgi import BasicAuth
+app = BasicAuth(app, {"admin": "SuperSecretPwd"}, exclude=["/health"])
+"""
+
+from __future__ import annotations
+
+from .header import Credentials, build_challenge, parse_authorization
+from .middleware import BasicAuth
+from .verifiers import CallableVerifier, PlainUsers, Verifier
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "BasicAuth",
+    "CallableVerifier",
+    "Credentials",
+    "PlainUsers",
+    "Verifier",
+    "__version__",
+    "build_challenge",
+    "parse_authorization",
+]

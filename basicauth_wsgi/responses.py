@@ -1,0 +1,167 @@
+"""The middleware's own responses: 401, 403, 429 and 500, content-negotiated.
+
+Each response is rendered once, at construction, in three variants (JSON,
+HTML, plain text); a request only picks one by its ``Accept`` header::
+
+    page = ErrorPage(401, "unauthorized", "Authentication required.")
+    return page(environ, start_response)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+__all__ = ["HTML", "JSON", "TEXT", "ErrorPage", "negotiate"]
+
+JSON = "json"
+HTML = "html"
+TEXT = "text"
+
+# The media types that choose a variant when a client names them. "*/*" and
+# "type/*" choose nothing: curl's default "*/*" gets plain text.
+_EXPLICIT = {
+    "application/json": JSON,
+    "text/html": HTML,
+    "application/xhtml+xml": HTML,
+    "text/plain": TEXT,
+}
+
+_memo: dict[tuple[str | None, str | None], str] = {}
+_MEMO_SIZE = 256
+
+
+def _is_json_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _choose(accept: str | None, content_type: str | None) -> str:
+    best: tuple[float, int] | None = None
+    choice = None
+    if accept:
+        # RFC 9110 §12.5.1: Accept = #( media-range [ weight ] ). The highest
+        # weight wins; among equal weights, the one the client listed first.
+        for index, item in enumerate(accept.split(",")):
+            media, *params = item.split(";")
+            media = media.strip().lower()
+            if media.endswith("+json") and media.startswith("application/"):
+                media = "application/json"
+            kind = _EXPLICIT.get(media)
+            if kind is None:
+                continue
+            weight = 1.0
+            for param in params:
+                name, _, value = param.partition("=")
+                if name.strip().lower() == "q":
+                    try:
+                        weight = float(value.strip())
+                    except ValueError:
+                        weight = 0.0
+            if weight <= 0:
+                continue
+            rank = (weight, -index)
+            if best is None or rank > best:
+                best, choice = rank, kind
+    if choice is not None:
+        return choice
+    # A client that sends JSON reads JSON, even if it forgot to say so.
+    if content_type and _is_json_type(content_type):
+        return JSON
+    return TEXT
+
+
+def negotiate(accept: str | None, content_type: str | None = None) -> str:
+    """Return ``"json"``, ``"html"`` or ``"text"``: the variant for a client.
+
+    JSON for a client that accepts ``application/json`` (or sends a JSON
+    body), HTML for a browser (``text/html``), plain text otherwise,
+    including for ``*/*`` alone. Results are memoised (a bounded table: the
+    distinct Accept values of real clients are few, and an attacker who sends
+    many only makes the table restart).
+    """
+    key = (accept, content_type)
+    kind = _memo.get(key)
+    if kind is None:
+        kind = _choose(accept, content_type)
+        if len(_memo) >= _MEMO_SIZE:
+            _memo.clear()
+        _memo[key] = kind
+    return kind
+
+
+class ErrorPage:
+    """A negotiated error response, rendered once and served many times.
+
+    The JSON body is ``{"error": error, "message": message}``. Every variant
+    carries ``Cache-Control: no-store`` (credentials-dependent answers must
+    not be cached by shared caches) and ``Vary: Accept``; ``HEAD`` gets the
+    headers, including the ``Content-Length`` of the body it does not get.
+    """
+
+    __slots__ = ("_variants", "status")
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        phrase = HTTPStatus(status).phrase
+        self.status = f"{status} {phrase}"
+        title = html.escape(f"{status} {phrase}")
+        bodies = {
+            JSON: (
+                "application/json",
+                json.dumps({"error": error, "message": message}, ensure_ascii=False),
+            ),
+            HTML: (
+                "text/html; charset=utf-8",
+                '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                f"<title>{title}</title></head>\n<body><h1>{title}</h1>"
+                f"<p>{html.escape(message)}</p></body></html>\n",
+            ),
+            TEXT: ("text/plain; charset=utf-8", f"{status} {phrase}: {message}\n"),
+        }
+        extra = list(headers)
+        self._variants: dict[str, tuple[list[tuple[str, str]], bytes]] = {}
+        for kind, (content_type, text) in bodies.items():
+            body = text.encode("utf-8")
+            self._variants[kind] = (
+                [
+                    ("Content-Type", content_type),
+                    ("Content-Length", str(len(body))),
+                    ("Cache-Control", "no-store"),
+                    ("Vary", "Accept"),
+                    *extra,
+                ],
+                body,
+            )
+
+    def __call__(
+        self,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> list[bytes]:
+        """Send the variant this request negotiates, with extra ``headers``."""
+        kind = negotiate(environ.get("HTTP_ACCEPT"), environ.get("CONTENT_TYPE"))
+        base, body = self._variants[kind]
+        # A fresh list each time: servers and outer middleware may append to it.
+        start_response(self.status, [*base, *headers])
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return []
+        return [body]
+
+    def body(self, kind: str) -> bytes:
+        """Return the rendered body of one variant (``"json"``, ``"html"``, ``"text"``)."""
+        return self._variants[kind][1]
