@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
@@ -13,6 +22,8 @@ import pytest
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def basic(username: str, password: str, scheme: str = "Basic") -> str:
@@ -89,3 +100,108 @@ def call(
     finally:
         result.close()  # type: ignore[attr-defined]
     return captured["status"], captured["headers"], body
+
+
+class LiveServer:
+    """``python serve.py`` in a child process on an ephemeral 127.0.0.1 port.
+
+    Stdout is read by a thread so the access log can never fill the pipe and
+    stall the server; every wait is bounded.
+    """
+
+    STARTUP_TIMEOUT = 30.0
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "serve.py"), "--host", "127.0.0.1", "--port", "0", *args],
+            cwd=cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.errors: list[str] = []
+        self.readers = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._drain, daemon=True),
+        ]
+        for reader in self.readers:
+            reader.start()
+        self.password = ""
+        self.port = 0
+        try:
+            self.password = self.expect(r"admin password: (\S+)").group(1)
+            self.port = int(self.expect(r"serving on http://127\.0\.0\.1:(\d+)").group(1))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _pump(self, stream: Any, lines: queue.Queue[str]) -> None:
+        for line in stream:
+            lines.put(line.rstrip("\n"))
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.errors.append(line.rstrip("\n"))
+
+    def expect(self, pattern: str, timeout: float = STARTUP_TIMEOUT) -> re.Match[str]:
+        """Wait for a stdout line matching ``pattern``; fail after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"no line matching {pattern!r}; got {self.output} {self.errors}"
+                )
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            self.output.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One HTTP request over a fresh connection; the raw path goes out as given."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        # The pipes reach EOF once the process is gone; let the readers see it.
+        for reader in self.readers:
+            reader.join(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    server = LiveServer(["--db", str(tmp_path / "api.db")], cwd=tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,3 @@
+from basicauth_wsgi.cli import main
+
+raise SystemExit(main())
