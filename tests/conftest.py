@@ -103,19 +103,31 @@ def call(
 
 
 class LiveServer:
-    """``python serve.py`` in a child process on an ephemeral 127.0.0.1 port.
+    """A server in a child process on an ephemeral 127.0.0.1 port.
 
-    Stdout is read by a thread so the access log can never fill the pipe and
-    stall the server; every wait is bounded.
+    By default ``python serve.py``; ``command`` runs anything else that
+    prints its password and the address it serves on. Stdout and stderr are
+    read by threads so a chatty log can never fill a pipe and stall the
+    server; every wait is bounded.
     """
 
     STARTUP_TIMEOUT = 30.0
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        listening: str = r"serving on http://127\.0\.0\.1:(\d+)",
+    ) -> None:
+        if command is None:
+            command = [sys.executable, str(ROOT / "serve.py"), "--host", "127.0.0.1", "--port", "0"]
         self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
+        self.output: list[str] = []  # stdout lines
+        self.errors: list[str] = []  # stderr lines
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "serve.py"), "--host", "127.0.0.1", "--port", "0", *args],
+            [*command, *args],
             cwd=cwd,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             stdin=subprocess.DEVNULL,
@@ -123,45 +135,36 @@ class LiveServer:
             stderr=subprocess.PIPE,
             text=True,
         )
-        self.errors: list[str] = []
         self.readers = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines), daemon=True),
-            threading.Thread(target=self._drain, daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.output), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.errors), daemon=True),
         ]
         for reader in self.readers:
             reader.start()
-        self.password = ""
-        self.port = 0
         try:
-            self.password = self.expect(r"admin password: (\S+)").group(1)
-            self.port = int(self.expect(r"serving on http://127\.0\.0\.1:(\d+)").group(1))
+            self.password = self.expect(r"^admin password: (\S+)$").group(1)
+            self.port = int(self.expect(listening).group(1))
         except BaseException:
             self.stop()
             raise
 
-    def _pump(self, stream: Any, lines: queue.Queue[str]) -> None:
+    def _pump(self, stream: Any, sink: list[str]) -> None:
         for line in stream:
-            lines.put(line.rstrip("\n"))
-
-    def _drain(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.errors.append(line.rstrip("\n"))
+            line = line.rstrip("\n")
+            sink.append(line)
+            self.lines.put(line)
 
     def expect(self, pattern: str, timeout: float = STARTUP_TIMEOUT) -> re.Match[str]:
-        """Wait for a stdout line matching ``pattern``; fail after ``timeout``."""
+        """Wait for an output line (stdout or stderr) matching ``pattern``."""
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(
-                    f"no line matching {pattern!r}; got {self.output} {self.errors}"
-                )
+                raise AssertionError(f"no line matching {pattern!r}: {self.output} {self.errors}")
             try:
                 line = self.lines.get(timeout=remaining)
             except queue.Empty:
                 continue
-            self.output.append(line)
             match = re.search(pattern, line)
             if match:
                 return match
@@ -172,13 +175,16 @@ class LiveServer:
         path: str,
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        """One HTTP request over a fresh connection; the raw path goes out as given."""
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """One HTTP request over a fresh connection; the raw path goes out as given.
+
+        The headers come back case-insensitive (waitress sends ``Www-Authenticate``).
+        """
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
+            return response.status, response.msg, response.read()
         finally:
             conn.close()
 
