@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+import unicodedata
 from typing import TYPE_CHECKING, cast
+from urllib.parse import quote
 
 from .router import HTTPError, Request, Response, Router, json_response
 from .store import DuplicateEmail, SubscriberStore
@@ -34,15 +36,30 @@ MAX_LOCAL_PART = 64
 # comments and IP literals are not for a mailing list): a local part without
 # spaces, "@", controls or quotes, and a domain of at least two dot-separated
 # labels of letters (any script), digits and inner hyphens.
-_LOCAL = re.compile(r"[^\s@\"(),:;<>\[\]\\\x00-\x1f\x7f]+")
+_LOCAL = re.compile(r"[^\s@\"(),:;<>\[\]\\\x00-\x1f\x7f-\x9f]+")
 _LABEL = re.compile(r"(?!-)[^\W_](?:[^\W_]|-){0,62}(?<!-)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _invisible(text: str) -> bool:
+    # Format characters (Cf: bidi overrides, zero-width spaces) render as
+    # nothing, so they can disguise an address or blank out a name.
+    return any(unicodedata.category(c) == "Cf" for c in text)
+
+
+def _trim(text: str) -> str:
+    # Copy-paste leaves spaces, tabs and line ends around a value: trim
+    # those, and refuse every other control (str.strip() alone would
+    # quietly eat U+001C-U+001F and U+0085 too).
+    return text.strip(" \t\r\n")
 
 
 def _check_email(email: str) -> str | None:
     """Return why ``email`` is not a plausible address, or ``None``."""
     if len(email) > MAX_EMAIL:
         return f"must be at most {MAX_EMAIL} characters"
+    if _CONTROL.search(email) or _invisible(email):
+        return "must not contain control or invisible characters"
     local, at, domain = email.rpartition("@")
     if not at or not local or not domain:
         return "must be an email address like name@example.com"
@@ -83,20 +100,20 @@ def validate_subscriber(body: object) -> tuple[str, str]:
         fields["name"] = "is required"
     elif not isinstance(name, str):
         fields["name"] = "must be a string"
+    elif _CONTROL.search(name := _trim(name)):
+        fields["name"] = "must not contain control characters"
     else:
         name = name.strip()
-        if not name:
+        if not name or all(c.isspace() or unicodedata.category(c) == "Cf" for c in name):
             fields["name"] = "must not be blank"
         elif len(name) > MAX_NAME:
             fields["name"] = f"must be at most {MAX_NAME} characters"
-        elif _CONTROL.search(name):
-            fields["name"] = "must not contain control characters"
     if email is None:
         fields["email"] = "is required"
     elif not isinstance(email, str):
         fields["email"] = "must be a string"
     else:
-        email = email.strip()
+        email = _trim(email)
         problem = "must not be blank" if not email else _check_email(email)
         if problem:
             fields["email"] = problem
@@ -117,19 +134,20 @@ def _count(request: Request, name: str, default: int, maximum: int) -> int:
     if len(values) > 1:
         raise HTTPError(400, "invalid_query", f"{name} must be given at most once.")
     text = values[0]
+    digits = text.lstrip("0") or "0"
     # The length check first: int() of a huge digit string is slow (and
     # refused past 4300 digits).
     if (
-        len(text) > len(str(maximum))
+        len(digits) > len(str(maximum))
         or not (text.isascii() and text.isdigit())
-        or int(text) > maximum
+        or int(digits) > maximum
     ):
         raise HTTPError(
             400,
             "invalid_query",
             f"{name} must be a whole number from 0 to {maximum}, got {text!r}.",
         )
-    return int(text)
+    return int(digits)
 
 
 def create_app(db_path: str | os.PathLike[str]) -> Router:
@@ -163,7 +181,10 @@ def create_app(db_path: str | os.PathLike[str]) -> Router:
                 raise HTTPError(
                     409, "duplicate_email", f"A subscriber with email {email!r} already exists."
                 ) from None
-            location = f"{request.script_name}/api/v1/subscribers/{subscriber.id}"
+            # SCRIPT_NAME is decoded latin-1 text; a header needs a URI
+            # reference (RFC 9110 §10.2.2), so percent-encode its bytes again.
+            mount = quote(request.script_name.encode("latin-1"), safe="/;=:@!$&'()*+,~")
+            location = f"{mount}/api/v1/subscribers/{subscriber.id}"
             return json_response(subscriber.as_dict(), 201, [("Location", location)])
         limit = _count(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
         offset = _count(request, "offset", 0, 2**63 - 1)
