@@ -6,9 +6,11 @@ app = BasicAuth(app, {"admin": "SuperSecretPwd"}, exclude=["/health"])
 
 from __future__ import annotations
 
+from .cache import VerificationCache
 from .header import Credentials, build_challenge, parse_authorization
+from .htpasswd import HtpasswdFile
 from .middleware import BasicAuth
-from .verifiers import CallableVerifier, PlainUsers, Verifier
+from .verifiers import CallableVerifier, HashedUsers, PlainUsers, Verifier
 
 __version__ = "0.1.0.dev0"
 
@@ -16,7 +18,10 @@ __all__ = [
     "BasicAuth",
     "CallableVerifier",
     "Credentials",
+    "HashedUsers",
+    "HtpasswdFile",
     "PlainUsers",
+    "VerificationCache",
     "Verifier",
     "__version__",
     "build_challenge",

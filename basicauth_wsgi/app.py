@@ -217,14 +217,11 @@ def from_env() -> WSGIApplication:
     """Return the protected API configured from the environment (SPEC §8).
 
     For ``waitress-serve --call basicauth_wsgi.app:from_env``. Reads
-    ``BASICAUTH_DB`` and ``BASICAUTH_REALM``; the generated ``admin``
-    password is written to stdout. A bad value raises ``ValueError`` naming
-    the variable.
+    ``BASICAUTH_DB``, ``BASICAUTH_REALM`` and ``BASICAUTH_HTPASSWD``; without
+    a users file, the generated ``admin`` password is written to stdout. A
+    bad value raises ``ValueError`` naming the variable.
     """
     from .cli import ServeConfig, build_app, config_from_environ
 
-    values = config_from_environ(os.environ)
-    config = ServeConfig(
-        db=str(values.get("db", ServeConfig.db)), realm=str(values.get("realm", ServeConfig.realm))
-    )
+    config = ServeConfig(**config_from_environ(os.environ))  # type: ignore[arg-type]
     return build_app(config, sys.stdout)

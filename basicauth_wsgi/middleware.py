@@ -13,12 +13,14 @@ plumbing around the pure functions of :mod:`basicauth_wsgi.header`,
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from .cache import VerificationCache
 from .header import build_challenge, parse_authorization
 from .paths import PathList, path_readings
 from .responses import ErrorPage
@@ -35,6 +37,12 @@ _default_logger = logging.getLogger("basicauth_wsgi")
 _UNAUTHORIZED_MESSAGE = (
     "This resource requires a username and password (HTTP Basic authentication)."
 )
+
+
+class _Default(enum.Enum):
+    """The "not given" marker for options whose default depends on others."""
+
+    token = 0
 
 
 def _is_loopback(address: str | None) -> bool:
@@ -94,6 +102,7 @@ class BasicAuth:
         allow_cors_preflight: bool = True,
         require_https: bool = False,
         strip_authorization: bool = True,
+        cache: VerificationCache | _Default | None = _Default.token,
         unauthorized: WSGIApplication | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
@@ -102,6 +111,16 @@ class BasicAuth:
         self.app = app
         self.verifier = as_verifier(users)
         self._verify = self.verifier.verify
+        if cache is _Default.token:
+            cache = (
+                VerificationCache() if getattr(self.verifier, "cache_by_default", False) else None
+            )
+        if cache is not None and not isinstance(cache, VerificationCache):
+            raise TypeError(f"cache must be a VerificationCache or None, got {cache!r}")
+        self.cache = cache
+        # A store that can change (a reloading file) says so by a generation
+        # number; the cache forgets everything when it moves.
+        self._generational = hasattr(self.verifier, "generation")
         if not isinstance(realm, str):
             raise TypeError(f"realm must be str, got {realm!r}")
         try:
@@ -169,6 +188,20 @@ class BasicAuth:
         if header is None:
             # Not a failure: browsers ask first, then prompt (RFC 9110 §11.6.1).
             return self._challenge(environ, start_response)
+
+        cache = self.cache
+        if cache is not None:
+            # The header, not the parsed credentials, is the key: a hit skips
+            # parsing as well as the hash check.
+            generation = self.verifier.generation if self._generational else None  # type: ignore[attr-defined]
+            key = cache.key(header)
+            hit = cache.get(key, generation)
+            if hit is not None:
+                if hit.principal is None:
+                    reason = self._failure_reason(hit.username)
+                    return self._fail(environ, start_response, hit.username, reason)
+                return self._grant(environ, start_response, hit.username, hit.principal)
+
         credentials = parse_authorization(header)
         if credentials is None:
             basic = header.lstrip()[:6].lower() == "basic "
@@ -176,7 +209,7 @@ class BasicAuth:
             return self._fail(environ, start_response, None, reason)
         username, password = credentials
         try:
-            principal = self._verify(username, password)
+            result = self._verify(username, password)
         except Exception:
             self.logger.exception(
                 "verifier raised: user=%r client=%s path=%s",
@@ -185,12 +218,23 @@ class BasicAuth:
                 _log_path(environ),
             )
             return self._page_500(environ, start_response)
-        if not principal:
+        principal = (username if result is True else result) if result else None
+        if cache is not None:
+            cache.put(key, username, principal, generation)
+        if principal is None:
             return self._fail(environ, start_response, username, self._failure_reason(username))
+        return self._grant(environ, start_response, username, principal)
 
+    def _grant(
+        self,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        username: str,
+        principal: object,
+    ) -> Iterable[bytes]:
         environ["REMOTE_USER"] = username
         environ["AUTH_TYPE"] = "Basic"
-        environ["basicauth.user"] = username if principal is True else principal
+        environ["basicauth.user"] = principal
         if self.strip_authorization:
             del environ["HTTP_AUTHORIZATION"]
         return self.app(environ, start_response)

@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Final, Literal, TypedDict
 
+from ._durable import fsync_directory
+
 __all__ = ["DuplicateEmail", "Subscriber", "SubscriberDict", "SubscriberStore", "email_key"]
 
 #: The schema version this module writes and understands (``PRAGMA user_version``).
@@ -161,27 +163,6 @@ def _row_to_subscriber(row: tuple[Any, ...]) -> Subscriber:
     return Subscriber(id=row[0], name=row[1], email=row[2], created_at=row[3])
 
 
-def _fsync_directory(directory: str) -> None:
-    """Flush a directory entry to disk, where the platform allows it.
-
-    A freshly created database file is only durable once the directory that
-    names it is synced; SQLite syncs the directory for its journal and WAL
-    files but not for the main database file it creates.
-    """
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        # Windows cannot open a directory; NTFS journals the metadata itself.
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        # Some filesystems refuse fsync on a directory; nothing more can be done.
-        pass
-    finally:
-        os.close(fd)
-
-
 class SubscriberStore:
     """Thread-safe, durable storage of subscribers in one SQLite file.
 
@@ -251,7 +232,9 @@ class SubscriberStore:
             self.close()
             raise
         if not existed:
-            _fsync_directory(os.path.dirname(os.path.abspath(self._path)))
+            # SQLite syncs the folder for its journal and WAL files, but not for
+            # the main database file it creates.
+            fsync_directory(os.path.dirname(os.path.abspath(self._path)))
 
     @property
     def path(self) -> str:

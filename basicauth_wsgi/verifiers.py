@@ -12,12 +12,16 @@ into one::
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
-__all__ = ["CallableVerifier", "PlainUsers", "Verifier", "as_verifier"]
+__all__ = ["CallableVerifier", "HashedUsers", "PlainUsers", "Verifier", "as_verifier"]
+
+logger = logging.getLogger("basicauth_wsgi")
 
 
 @runtime_checkable
@@ -91,6 +95,125 @@ class PlainUsers:
 
     def __repr__(self) -> str:
         return f"<PlainUsers: {len(self._users)} users>"
+
+
+class HashedUsers:
+    """Users with hashed passwords, from a mapping username -> hash.
+
+    Every format of :mod:`basicauth_wsgi.hashes` is accepted (bcrypt,
+    ``$apr1$``, ``$5$``/``$6$``, ``{SSHA}``, Werkzeug's, argon2id, ...). All
+    hashes are checked when the store is built: an unsupported or malformed
+    one is a ``ValueError`` naming the user (and ``where`` it came from),
+    never a silent lock-out. Weak hashes are reported once, at WARNING, here
+    and not on every request.
+
+    For an unknown username, a dummy hash of the store's dominant scheme and
+    cost is checked instead, so the response time does not tell which
+    usernames exist.
+    """
+
+    __slots__ = ("_dummy", "_users", "source")
+
+    #: Checking a hash is slow: BasicAuth caches results by default.
+    cache_by_default = True
+
+    def __init__(self, mapping: Mapping[str, str], *, source: str = "users") -> None:
+        if not isinstance(mapping, Mapping):
+            raise TypeError(f"users must be a mapping of username to hash, got {mapping!r}")
+        self.source = source
+        self._users, self._dummy = _load_hashes(
+            ((user, hashed, source) for user, hashed in mapping.items()),
+            source,
+        )
+        if not self._users:
+            raise ValueError(f"{source} is empty: nobody could log in (refusing to start)")
+
+    @classmethod
+    def from_entries(
+        cls, entries: Iterable[tuple[str, str, str]], *, source: str, allow_empty: bool = False
+    ) -> HashedUsers:
+        """Build a store from ``(username, hash, where)`` triples (a parsed file).
+
+        ``where`` (e.g. ``"users.htpasswd, line 7"``) prefixes every error.
+        An empty store is allowed only with ``allow_empty``: it refuses
+        everyone, and it is logged.
+        """
+        self = cls.__new__(cls)
+        self.source = source
+        self._users, self._dummy = _load_hashes(entries, source)
+        if not self._users and not allow_empty:
+            raise ValueError(f"{source} has no users: nobody could log in (refusing to start)")
+        return self
+
+    def verify(self, username: str, password: str) -> str | None:
+        """Return ``username`` if ``password`` matches its hash, else ``None``."""
+        from .hashes import verify_password
+
+        hashed = self._users.get(username)
+        if hashed is None:
+            # The same work as a real check, against a hash nobody knows the
+            # password of.
+            verify_password(password, self._dummy)
+            return None
+        return username if verify_password(password, hashed) else None
+
+    def has_user(self, username: str) -> bool:
+        """Return whether ``username`` exists (for the failure log only)."""
+        return username in self._users
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+    def __repr__(self) -> str:
+        return f"<HashedUsers {self.source}: {len(self._users)} users>"
+
+
+def _load_hashes(
+    entries: Iterable[tuple[str, str, str]], source: str
+) -> tuple[dict[str, str], str]:
+    """Check every hash; return username (NFC) -> hash, and the dummy hash.
+
+    The dummy is a hash of a random password in the store's most common
+    scheme and cost. Weak hashes are logged once per kind of weakness.
+    """
+    from .hashes import dummy_hash, hash_password, identify
+
+    users: dict[str, str] = {}
+    weak: dict[str, list[str]] = {}
+    kinds: Counter[tuple[str, int]] = Counter()
+    sample: dict[tuple[str, int], str] = {}
+    for username, hashed, where in entries:
+        if not isinstance(username, str) or not isinstance(hashed, str):
+            raise TypeError(f"{where}: usernames and hashes must be str")
+        if not username or ":" in username:
+            raise ValueError(f"{where}: {username!r} is not a valid username (empty or has ':')")
+        key = unicodedata.normalize("NFC", username)
+        if key in users:
+            raise ValueError(f"{where}: user {username!r} is listed twice")
+        try:
+            info = identify(hashed)
+        except ValueError as exc:
+            # The message never repeats the hash: it may be a plaintext password.
+            raise ValueError(f"{where}: user {username!r}: {exc}") from None
+        if info.weakness:
+            weak.setdefault(info.weakness, []).append(key)
+        kinds[info.scheme, info.cost] += 1
+        sample.setdefault((info.scheme, info.cost), hashed)
+        users[key] = hashed
+    for weakness, names in weak.items():
+        shown = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
+        logger.warning(
+            "%s: %d user(s) with a weak hash (%s): %s; rehash them (basicauth-wsgi passwd)",
+            source,
+            len(names),
+            weakness,
+            shown,
+        )
+    if kinds:
+        dummy = dummy_hash(sample[kinds.most_common(1)[0][0]])
+    else:
+        dummy = hash_password(secrets.token_urlsafe(16))
+    return users, dummy
 
 
 class CallableVerifier:

@@ -120,6 +120,7 @@ class LiveServer:
         env: dict[str, str] | None = None,
         command: list[str] | None = None,
         listening: str = r"serving on http://127\.0\.0\.1:(\d+)",
+        password: str | None = None,
     ) -> None:
         if command is None:
             command = [sys.executable, str(ROOT / "serve.py"), "--host", "127.0.0.1", "--port", "0"]
@@ -142,7 +143,9 @@ class LiveServer:
         for reader in self.readers:
             reader.start()
         try:
-            self.password = self.expect(r"^admin password: (\S+)$").group(1)
+            if password is None:
+                password = self.expect(r"^admin password: (\S+)$").group(1)
+            self.password = password
             self.port = int(self.expect(listening).group(1))
         except BaseException:
             self.stop()

@@ -14,7 +14,7 @@ import pytest
 import webtest
 from conftest import ROOT, basic
 
-from basicauth_wsgi import BasicAuth
+from basicauth_wsgi import BasicAuth, HtpasswdFile
 from basicauth_wsgi.accesslog import AccessLog
 from basicauth_wsgi.cli import DEFAULT_THREADS, ServeConfig, main
 
@@ -158,3 +158,167 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert __version__ in capsys.readouterr().out
+
+
+# -- passwd, check, audit ---------------------------------------------------------
+
+
+class Prompt:
+    """Stands in for getpass: answers from a list, records the prompts."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.prompts: list[str] = []
+
+    def __call__(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        if not self.answers:
+            raise EOFError
+        return self.answers.pop(0)
+
+
+def tool(*argv: str, ask: Prompt | None = None, stdin: str = "") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        list(argv),
+        environ={},
+        stdout=out,
+        stderr=err,
+        stdin=io.StringIO(stdin),
+        ask=ask or Prompt(),
+    )
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_passwd_creates_the_file_0600_asking_twice(tmp_path: Path) -> None:
+    path = tmp_path / "users.htpasswd"
+    prompt = Prompt("s3cret", "s3cret")
+    code, out, _ = tool("passwd", str(path), "alice", "--scheme", "apr1", ask=prompt)
+    assert code == 0
+    assert prompt.prompts == ["Password: ", "Again: "]
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert "added user 'alice'" in out
+    assert tool("check", str(path), "alice", ask=Prompt("s3cret"))[0] == 0
+
+
+def test_passwd_mismatch_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "h"
+    code, _, err = tool("passwd", str(path), "alice", ask=Prompt("one", "two"))
+    assert code == 2
+    assert "do not match" in err
+    assert not path.exists()
+
+
+def test_passwd_stdin_reads_one_line_without_confirmation(tmp_path: Path) -> None:
+    path = tmp_path / "h"
+    prompt = Prompt()
+    code, _, _ = tool("passwd", str(path), "bob", "--stdin", "--scheme", "sha256-crypt",
+                      stdin="pa:ss word\nignored\n", ask=prompt)  # fmt: skip
+    assert code == 0 and prompt.prompts == []
+    assert path.read_text().startswith("bob:$5$")
+    assert tool("check", str(path), "bob", "--stdin", stdin="pa:ss word\n")[0] == 0
+    assert tool("check", str(path), "bob", "--stdin", stdin="pa:ss word \n")[0] == 1
+
+
+def test_passwd_updates_and_deletes_keeping_other_lines(tmp_path: Path) -> None:
+    path = tmp_path / "h"
+    path.write_text("# ops team\ncarol:{PLAIN}c\n")
+    path.chmod(0o640)
+    assert tool("passwd", str(path), "alice", "--stdin", "--scheme", "apr1", stdin="a1\n")[0] == 0
+    code, out, _ = tool("passwd", str(path), "alice", "--stdin", "--scheme", "apr1", stdin="a2\n")
+    assert code == 0 and "updated user 'alice'" in out
+    assert tool("check", str(path), "alice", "--stdin", stdin="a2\n")[0] == 0
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert tool("passwd", str(path), "alice", "-D")[0] == 0
+    assert path.read_text() == "# ops team\ncarol:{PLAIN}c\n"
+    code, out, _ = tool("passwd", str(path), "alice", "-D")
+    assert code == 1 and "no user 'alice'" in out
+
+
+def test_passwd_normalises_to_nfc(tmp_path: Path) -> None:
+    path = tmp_path / "h"
+    tool("passwd", str(path), "ju\u0308rgen", "--stdin", "--scheme", "apr1", stdin="pa\u0308ss\n")
+    assert path.read_text().startswith("jürgen:")
+    # What a client sends is NFC-normalised by the parser: the two meet.
+    users = HtpasswdFile(path)
+    assert users.verify("jürgen", "päss") == "jürgen"
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin", "message"),
+    [
+        (["passwd", "{file}", "a:b", "--stdin"], "pw\n", "not a valid username"),
+        (["passwd", "{file}", "alice", "--stdin"], "\n", "empty passwords"),
+        (["passwd", "{file}", "alice", "--stdin"], "tab\there\n", "control character"),
+        (["passwd", "{file}", "alice", "-D", "--stdin"], "", "-D takes no password"),
+        (["check", "{missing}", "alice", "--stdin"], "pw\n", "cannot read"),
+        (["audit", "{missing}"], "", "cannot read"),
+    ],
+    ids=["colon-user", "empty-password", "control-password", "delete-with-stdin",
+         "check-missing-file", "audit-missing-file"],
+)  # fmt: skip
+def test_tool_errors_exit_2(tmp_path: Path, argv: list[str], stdin: str, message: str) -> None:
+    filled = [a.format(file=tmp_path / "h", missing=tmp_path / "missing") for a in argv]
+    code, _, err = tool(*filled, stdin=stdin)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_exit_codes(tmp_path: Path) -> None:
+    path = tmp_path / "h"
+    path.write_text("alice:{PLAIN}right\nbroken:$6$nohash\n")
+    assert tool("check", str(path), "alice", "--stdin", stdin="right\n")[:2] == (0, "password ok\n")
+    assert tool("check", str(path), "alice", "--stdin", stdin="wrong\n")[0] == 1
+    assert tool("check", str(path), "nobody", "--stdin", stdin="x\n")[0] == 1
+    code, _, err = tool("check", str(path), "broken", "--stdin", stdin="x\n")
+    assert code == 2 and "line 2" in err
+
+
+def test_audit_lists_weak_hashes(tmp_path: Path) -> None:
+    from basicauth_wsgi.hashes import hash_password
+
+    path = tmp_path / "h"
+    path.write_text(
+        f"good:{hash_password('x', 'sha512-crypt')}\n"
+        "# comment\n"
+        "plain:{PLAIN}x\n"
+        f"md5:{hash_password('x', 'apr1')}\n"
+        "junk:not-a-hash\n"
+    )
+    code, out, _ = tool("audit", str(path))
+    assert code == 1
+    lines = out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["line 3", "line 4", "line 5"]
+    assert lines[0].startswith("line 3: plain: ")
+    path.write_text(f"good:{hash_password('x', 'sha512-crypt')}\n")
+    assert tool("audit", str(path)) == (0, "", "")
+
+
+@pytest.mark.parametrize("command", ["passwd", "check", "audit", "serve"])
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: basicauth-wsgi {command}")
+
+
+def test_serve_with_htpasswd(run: Any, tmp_path: Path) -> None:
+    path = tmp_path / "users"
+    tool("passwd", str(path), "ops", "--stdin", "--scheme", "apr1", stdin="opspw\n")
+    code, out, _, fake = run("serve", "--htpasswd", str(path), "--no-access-log")
+    assert code == 0
+    assert "admin password" not in out
+    app = webtest.TestApp(fake.calls[0][0])
+    app.get("/api/v1/whoami", headers={"Authorization": basic("ops", "opspw")})
+    code, _, _, fake = run("serve", environ={"BASICAUTH_HTPASSWD": str(path)})
+    assert fake.calls[0][1].htpasswd == str(path)
+
+
+def test_serve_with_a_bad_htpasswd_exits_2(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "bad").write_text("alice:plaintext\n")
+    code, _, err, fake = run("serve", "--htpasswd", str(tmp_path / "bad"))
+    assert code == 2 and fake.calls == []
+    assert "line 1" in err and "'alice'" in err
+    code, _, err, _ = run("serve", "--htpasswd", str(tmp_path / "missing"))
+    assert code == 2 and "missing" in err

@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -251,3 +252,39 @@ def test_waitress_serve_call_from_env(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert (tmp_path / "env.db").exists()
+
+
+# -- an htpasswd file, live ---------------------------------------------------
+
+
+def test_htpasswd_file_changes_are_picked_up_live(tmp_path: Path) -> None:
+    from basicauth_wsgi.cli import main
+
+    users = tmp_path / "users.htpasswd"
+
+    def passwd(user: str, password: str) -> None:
+        import io
+
+        code = main(
+            ["passwd", str(users), user, "--stdin", "--scheme", "apr1"],
+            stdin=io.StringIO(password + "\n"),
+            stdout=io.StringIO(),
+        )
+        assert code == 0
+
+    passwd("admin", "first")
+    server = LiveServer(
+        ["--db", str(tmp_path / "api.db"), "--htpasswd", str(users)], cwd=tmp_path, password="first"
+    )
+    try:
+        assert server.request("GET", "/api/v1/whoami", creds(server))[0] == 200
+        passwd("ops", "second")
+        changed = time.monotonic()
+        ops = {"Authorization": basic("ops", "second")}
+        # Poll, bounded: the promise is "within 2 s" (SPEC §4).
+        while server.request("GET", "/api/v1/whoami", ops)[0] != 200:
+            assert time.monotonic() - changed < 2.0, "the new user was not picked up within 2 s"
+            time.sleep(0.05)
+        assert server.request("GET", "/api/v1/whoami", creds(server))[0] == 200
+    finally:
+        server.stop()

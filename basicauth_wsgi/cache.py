@@ -1,0 +1,112 @@
+"""A bounded, expiring cache of verification results.
+
+Checking a bcrypt hash costs 100-250 ms of CPU; a browser sends the same
+``Authorization`` header with every request. The middleware remembers the
+outcome for each header it has verified, so only the first request of a
+session pays for the hash::
+
+    cache = VerificationCache(max_entries=10_000, ttl=300)
+    app = BasicAuth(app, HtpasswdFile("users.htpasswd"), cache=cache)
+
+No password (and no header, which is the password in base64) is kept: the key
+is HMAC-SHA256 under a random per-process key, so the table is useless to
+whoever reads the process memory without that key.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import NamedTuple
+
+__all__ = ["CachedResult", "VerificationCache"]
+
+
+class CachedResult(NamedTuple):
+    """What a header verified as: the username, and the principal or ``None``."""
+
+    username: str
+    principal: object
+    expires: float
+
+
+class VerificationCache:
+    """Remembers verification outcomes, positive and negative, for ``ttl`` seconds.
+
+    At most ``max_entries`` are kept; past that the oldest go first (an
+    attacker sending endless distinct headers only churns the table, it never
+    grows). The whole table is dropped when the user store reports a new
+    ``generation`` (a reloaded file), so a changed password or a removed user
+    takes effect at once. Thread-safe.
+    """
+
+    __slots__ = ("_entries", "_generation", "_key", "_lock", "clock", "max_entries", "ttl")
+
+    def __init__(
+        self,
+        max_entries: int = 10_000,
+        ttl: float = 300.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise ValueError(f"max_entries must be a positive int, got {max_entries!r}")
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl < 86_400:
+            raise ValueError(f"ttl must be a number of seconds in (0, 86400), got {ttl!r}")
+        self.max_entries = max_entries
+        self.ttl = float(ttl)
+        self.clock = clock
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[bytes, CachedResult] = OrderedDict()
+        self._generation: object = None
+        self._lock = threading.Lock()
+
+    def key(self, header: str) -> bytes:
+        """Return the cache key for an ``Authorization`` value: its HMAC-SHA256."""
+        # WSGI header values are latin-1 text (PEP 3333), so this is lossless.
+        return hmac.digest(self._key, header.encode("latin-1", "surrogateescape"), "sha256")
+
+    def get(self, key: bytes, generation: object = None) -> CachedResult | None:
+        """Return the live entry for ``key``, or ``None``.
+
+        ``generation`` is the user store's current generation; a different
+        one than the entries were made under empties the cache first.
+        """
+        if generation != self._generation:
+            with self._lock:
+                if generation != self._generation:
+                    self._entries.clear()
+                    self._generation = generation
+            return None
+        entry = self._entries.get(key)
+        if entry is None or entry.expires <= self.clock():
+            return None
+        return entry
+
+    def put(self, key: bytes, username: str, principal: object, generation: object = None) -> None:
+        """Remember that ``key`` verified as ``username`` with ``principal`` (``None``: refused)."""
+        entry = CachedResult(username, principal, self.clock() + self.ttl)
+        with self._lock:
+            if generation != self._generation:
+                # Verified against a store that has since changed: do not keep.
+                return
+            entries = self._entries
+            entries[key] = entry
+            entries.move_to_end(key)
+            while len(entries) > self.max_entries:
+                entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"<VerificationCache {len(self)}/{self.max_entries} entries, ttl={self.ttl:g}s>"

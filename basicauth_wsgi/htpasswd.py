@@ -1,0 +1,298 @@
+"""Apache htpasswd files: reading, live reloading and atomic writing.
+
+The format is Apache's (mod_authn_file): one ``user:hash`` a line, lines
+starting with ``#`` and blank lines ignored; the user ends at the first
+colon, so the hash may contain colons (Werkzeug's do)::
+
+    users = HtpasswdFile("/etc/apache2/.htpasswd")   # reloads when the file changes
+    app = BasicAuth(app, users)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
+from typing import NamedTuple
+
+from ._durable import fsync_directory
+from .verifiers import HashedUsers
+
+__all__ = [
+    "Entry",
+    "HtpasswdFile",
+    "parse_htpasswd",
+    "read_htpasswd",
+    "update_htpasswd",
+    "write_htpasswd",
+]
+
+logger = logging.getLogger("basicauth_wsgi")
+
+#: How often (seconds) a reloading file is checked for changes; a change is
+#: picked up within this plus the time to read it, well under 2 s.
+CHECK_INTERVAL = 1.0
+
+
+class _ChangedWhileRead(OSError):
+    """The file's signature changed between the start and end of a read."""
+
+
+class Entry(NamedTuple):
+    """One ``user:hash`` line of an htpasswd file."""
+
+    username: str
+    hashed: str
+    line: int
+
+
+def _decode(raw: bytes) -> str:
+    # Apache compares bytes; we compare text. UTF-8 first and ISO-8859-1 for
+    # a line that is not UTF-8, as the header parser reads credentials.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("iso-8859-1")
+
+
+def parse_htpasswd(data: bytes, source: str) -> Iterator[Entry]:
+    """Yield the entries of htpasswd ``data``; ``ValueError`` names ``source`` and line.
+
+    Trailing whitespace (including a CRLF's CR) is not part of the hash, as
+    in Apache. A line without a colon or with an empty username is an error,
+    not a line to skip: a half-written file must not lock users out silently.
+    """
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        text = _decode(raw).rstrip()
+        if not text or text.lstrip().startswith("#"):
+            continue
+        username, colon, hashed = text.partition(":")
+        if not colon or not username:
+            raise ValueError(f"{source}, line {number}: expected 'user:hash', got {text[:40]!r}")
+        yield Entry(username, hashed, number)
+
+
+def _stat_signature(path: str) -> tuple[int, int, int, int]:
+    # mtime alone misses a same-second rewrite on coarse filesystems; size,
+    # inode (a file replaced by rename) and ctime close the gaps.
+    st = os.stat(path)
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+
+
+def read_htpasswd(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Return username -> hash from an htpasswd file (for tools; no checks)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return {e.username: e.hashed for e in parse_htpasswd(data, os.fspath(path))}
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a reader sees the old file or the new one.
+
+    A temporary file in the same folder is written, flushed to disk and
+    renamed over ``path``. An existing file keeps its mode; a new one is
+    0600 (it holds password hashes).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o600
+    fd, temp = tempfile.mkstemp(prefix=".htpasswd-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    # The rename itself is durable only once the folder is.
+    fsync_directory(folder)
+
+
+def _line(username: str, hashed: str) -> bytes:
+    if not username or ":" in username or any(c in username + hashed for c in "\r\n"):
+        raise ValueError(f"cannot write user {username!r}: empty, or contains ':' or a newline")
+    return f"{username}:{hashed}\n".encode()
+
+
+def write_htpasswd(path: str | os.PathLike[str], users: Mapping[str, str]) -> None:
+    """Write ``users`` (username -> hash) to ``path`` atomically, one ``user:hash`` a line."""
+    _atomic_write(os.fspath(path), b"".join(_line(u, h) for u, h in users.items()))
+
+
+def update_htpasswd(path: str | os.PathLike[str], username: str, hashed: str | None) -> bool:
+    """Set ``username``'s hash in the file at ``path``, or delete it (``hashed=None``).
+
+    Every other line (comments, blank lines, other users) is kept as it is;
+    a missing file is created. Usernames compare after NFC normalisation.
+    Returns whether the file had to grow or shrink: ``True`` if the user was
+    added (or, deleting, was there), ``False`` if an existing user was
+    updated (or, deleting, was not there, in which case nothing is written).
+    """
+    target = os.fspath(path)
+    try:
+        with open(target, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        data = b""
+    wanted = unicodedata.normalize("NFC", username)
+    lines = data.splitlines(keepends=True)
+    kept: list[bytes] = []
+    found = False
+    for raw in lines:
+        text = _decode(raw).rstrip()
+        name, colon, _ = text.partition(":")
+        is_entry = colon and not text.lstrip().startswith("#")
+        if is_entry and unicodedata.normalize("NFC", name) == wanted:
+            if hashed is not None and not found:
+                kept.append(_line(wanted, hashed))
+            found = True
+            continue
+        kept.append(raw if raw.endswith(b"\n") else raw + b"\n")
+    if hashed is None and not found:
+        return False
+    if hashed is not None and not found:
+        kept.append(_line(wanted, hashed))
+    _atomic_write(target, b"".join(kept))
+    return found if hashed is None else not found
+
+
+class HtpasswdFile:
+    """A verifier backed by an htpasswd file, reloaded when it changes.
+
+    The file is loaded and every hash checked at construction: a missing
+    file, a malformed line or an unsupported hash is a ``ValueError`` naming
+    the file, the line and the user. A file with no users is accepted with a
+    WARNING and refuses everyone.
+
+    With ``reload=True`` the file is checked at most once per
+    ``check_interval`` seconds, on the request path; a change (mtime, size,
+    inode) is loaded by one request while the others go on with the old
+    users, then swapped in atomically. A new version that does not load is
+    logged and the last good one kept: a bad edit never locks everyone out,
+    and never lets anyone in.
+    """
+
+    cache_by_default = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reload: bool = True,
+        *,
+        check_interval: float = CHECK_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a file path, got {path!r}")
+        if not isinstance(reload, bool):
+            raise TypeError(f"reload must be True or False, got {reload!r}")
+        if not isinstance(check_interval, (int, float)) or not 0 < check_interval <= 60:
+            raise ValueError(f"check_interval must be in (0, 60] seconds, got {check_interval!r}")
+        self.path = os.fspath(path)
+        self.reload = reload
+        self.check_interval = float(check_interval)
+        self.clock = clock
+        self._reloading = threading.Lock()
+        try:
+            signature, users = self._load()
+        except OSError as exc:
+            raise ValueError(f"htpasswd file {self.path!r} cannot be read: {exc}") from None
+        self._signature = signature
+        self._failed: tuple[int, int, int, int] | None = None
+        self._last_error: str | None = None
+        self._users = users
+        self._generation = 0
+        self._next_check = clock() + self.check_interval
+
+    def _load(self) -> tuple[tuple[int, int, int, int], HashedUsers]:
+        """Read, parse and check the file. Raises OSError or ValueError."""
+        before = _stat_signature(self.path)
+        with open(self.path, "rb") as handle:
+            data = handle.read()
+        after = _stat_signature(self.path)
+        if before != after:
+            # Caught mid-write by an editor writing in place: try next time.
+            raise _ChangedWhileRead(self.path)
+        users = HashedUsers.from_entries(
+            (
+                (e.username, e.hashed, f"{self.path}, line {e.line}")
+                for e in parse_htpasswd(data, self.path)
+            ),
+            source=self.path,
+            allow_empty=True,
+        )
+        if not len(users):
+            logger.warning("%s has no users: every request will be refused", self.path)
+        return after, users
+
+    def current(self) -> HashedUsers:
+        """Return the users now in force, reloading first if the file changed."""
+        if self.reload and self.clock() >= self._next_check:
+            self._check()
+        return self._users
+
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever the users change (after a reload check).
+
+        Verification caches compare it to know when to forget what they hold.
+        """
+        if self.reload and self.clock() >= self._next_check:
+            self._check()
+        return self._generation
+
+    def _check(self) -> None:
+        # One request reloads; the others must not wait for it.
+        if not self._reloading.acquire(blocking=False):
+            return
+        try:
+            self._next_check = self.clock() + self.check_interval
+            try:
+                signature = _stat_signature(self.path)
+                if signature in (self._signature, self._failed):
+                    return
+                signature, users = self._load()
+            except _ChangedWhileRead:
+                return  # an editor is writing it; the next check sees the result
+            except (OSError, ValueError) as exc:
+                # Logged once per broken version (or per missing spell), not
+                # once per check.
+                message = f"{self.path}: not reloaded, keeping the last good version: {exc}"
+                if isinstance(exc, ValueError):
+                    self._failed = signature
+                if message != self._last_error:
+                    logger.error("%s", message)
+                    self._last_error = message
+                return
+            self._signature = signature
+            self._failed = self._last_error = None
+            self._users = users  # one reference assignment: atomic for readers
+            self._generation += 1
+            logger.info("%s reloaded: %d users", self.path, len(users))
+        finally:
+            self._reloading.release()
+
+    def verify(self, username: str, password: str) -> str | None:
+        """Return ``username`` if ``password`` matches its hash in the file, else ``None``."""
+        return self.current().verify(username, password)
+
+    def has_user(self, username: str) -> bool:
+        """Return whether ``username`` is in the file (for the failure log only)."""
+        return self._users.has_user(username)
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+    def __repr__(self) -> str:
+        return f"<HtpasswdFile {self.path!r}: {len(self._users)} users>"
