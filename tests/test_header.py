@@ -177,3 +177,18 @@ def test_quote_string_refuses_what_a_header_cannot_carry(realm: str) -> None:
 
 def test_challenge_names_realm_and_charset() -> None:
     assert build_challenge('Staff "only"') == 'Basic realm="Staff \\"only\\"", charset="UTF-8"'
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(a[0], a[1]) for a in ACCEPTED] + [(r[0], None) for r in REJECTED if isinstance(r[0], str)],
+    ids=[a[2] for a in ACCEPTED] + [r[1] for r in REJECTED if isinstance(r[0], str)],
+)
+def test_python_310_decoder_agrees(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: tuple[str, str] | None
+) -> None:
+    # Python 3.10's a2b_base64 has no strict_mode; the regex check stands in.
+    from basicauth_wsgi import header
+
+    monkeypatch.setattr(header, "_b64decode", header._b64decode_checked)
+    assert parse_authorization(value) == expected
