@@ -10,6 +10,8 @@ from .cache import VerificationCache
 from .header import Credentials, build_challenge, parse_authorization
 from .htpasswd import HtpasswdFile
 from .middleware import BasicAuth
+from .rules import HtgroupFile, Rule
+from .throttle import Throttle, ThrottleStore
 from .verifiers import CallableVerifier, HashedUsers, PlainUsers, Verifier
 
 __version__ = "0.1.0.dev0"
@@ -19,8 +21,12 @@ __all__ = [
     "CallableVerifier",
     "Credentials",
     "HashedUsers",
+    "HtgroupFile",
     "HtpasswdFile",
     "PlainUsers",
+    "Rule",
+    "Throttle",
+    "ThrottleStore",
     "VerificationCache",
     "Verifier",
     "__version__",

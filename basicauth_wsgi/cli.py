@@ -22,7 +22,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from . import __version__
 from .accesslog import AccessLog
@@ -75,6 +75,7 @@ class ServeConfig:
     realm: str = DEFAULT_REALM
     threads: int = DEFAULT_THREADS
     htpasswd: str | None = None
+    htgroup: str | None = None
     access_log: bool = True
 
 
@@ -87,6 +88,7 @@ OPTIONS: tuple[tuple[str, str, str | None, Callable[[str], object]], ...] = (
     ("realm", "--realm", "BASICAUTH_REALM", str),
     ("threads", "--threads", None, _threads),
     ("htpasswd", "--htpasswd", "BASICAUTH_HTPASSWD", _text),
+    ("htgroup", "--htgroup", "BASICAUTH_HTGROUP", _text),
 )
 
 
@@ -110,9 +112,11 @@ def build_app(config: ServeConfig, stdout: TextIO) -> WSGIApplication:
 
     Users come from the ``htpasswd`` file, reloaded when it changes. With no
     users file, user ``admin`` gets a random password, written once to
-    ``stdout`` as ``admin password: <password>``.
+    ``stdout`` as ``admin password: <password>``. With a group file, only
+    members of its ``admin`` group may delete subscribers.
     """
     from .app import create_app
+    from .rules import HtgroupFile, Rule
 
     users: object
     if config.htpasswd is not None:
@@ -122,7 +126,19 @@ def build_app(config: ServeConfig, stdout: TextIO) -> WSGIApplication:
         users = {"admin": password}
         stdout.write(f"admin password: {password}\n")
         stdout.flush()
-    return BasicAuth(create_app(config.db), users, realm=config.realm, exclude=PUBLIC_PATHS)
+    rules: list[Rule] = []
+    groups = None
+    if config.htgroup is not None:
+        groups = HtgroupFile(config.htgroup)
+        rules.append(Rule("/api/v1/subscribers/", methods=["DELETE"], groups=["admin"]))
+    return BasicAuth(
+        create_app(config.db),
+        users,
+        realm=config.realm,
+        exclude=PUBLIC_PATHS,
+        rules=rules,
+        groups=groups,
+    )
 
 
 def serve(app: WSGIApplication, config: ServeConfig, stdout: TextIO) -> None:
@@ -169,8 +185,15 @@ def _configure_logging(stdout: TextIO, stderr: TextIO, access_log: bool) -> None
     access.propagate = False
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="basicauth-wsgi",
         description="HTTP Basic authentication for WSGI applications.",
     )
@@ -195,6 +218,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="users file in Apache's htpasswd format, reloaded when it changes "
         "(BASICAUTH_HTPASSWD; default: user admin with a password printed at start)",
+    )
+    run.add_argument(
+        "--htgroup",
+        metavar="FILE",
+        help="group file in Apache's 'group: user1 user2' format; only its 'admin' group "
+        "may DELETE subscribers (BASICAUTH_HTGROUP)",
     )
     run.add_argument(
         "--no-access-log",

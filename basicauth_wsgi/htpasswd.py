@@ -11,10 +11,10 @@ colon, so the hash may contain colons (Werkzeug's do)::
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import tempfile
-import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from ._durable import fsync_directory
 from .verifiers import HashedUsers
+from .watch import CHECK_INTERVAL, WatchedFile
 
 __all__ = [
     "Entry",
@@ -33,14 +34,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("basicauth_wsgi")
-
-#: How often (seconds) a reloading file is checked for changes; a change is
-#: picked up within this plus the time to read it, well under 2 s.
-CHECK_INTERVAL = 1.0
-
-
-class _ChangedWhileRead(OSError):
-    """The file's signature changed between the start and end of a read."""
 
 
 class Entry(NamedTuple):
@@ -75,13 +68,6 @@ def parse_htpasswd(data: bytes, source: str) -> Iterator[Entry]:
         if not colon or not username:
             raise ValueError(f"{source}, line {number}: expected 'user:hash', got {text[:40]!r}")
         yield Entry(username, hashed, number)
-
-
-def _stat_signature(path: str) -> tuple[int, int, int, int]:
-    # mtime alone misses a same-second rewrite on coarse filesystems; size,
-    # inode (a file replaced by rename) and ctime close the gaps.
-    st = os.stat(path)
-    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
 
 
 def read_htpasswd(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -167,6 +153,17 @@ def update_htpasswd(path: str | os.PathLike[str], username: str, hashed: str | N
     return found if hashed is None else not found
 
 
+def _load_users(data: bytes, source: str) -> HashedUsers:
+    users = HashedUsers.from_entries(
+        ((e.username, e.hashed, f"{source}, line {e.line}") for e in parse_htpasswd(data, source)),
+        source=source,
+        allow_empty=True,
+    )
+    if not len(users):
+        logger.warning("%s has no users: every request will be refused", source)
+    return users
+
+
 class HtpasswdFile:
     """A verifier backed by an htpasswd file, reloaded when it changes.
 
@@ -193,106 +190,36 @@ class HtpasswdFile:
         check_interval: float = CHECK_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a file path, got {path!r}")
-        if not isinstance(reload, bool):
-            raise TypeError(f"reload must be True or False, got {reload!r}")
-        if not isinstance(check_interval, (int, float)) or not 0 < check_interval <= 60:
-            raise ValueError(f"check_interval must be in (0, 60] seconds, got {check_interval!r}")
-        self.path = os.fspath(path)
-        self.reload = reload
-        self.check_interval = float(check_interval)
-        self.clock = clock
-        self._reloading = threading.Lock()
-        try:
-            signature, users = self._load()
-        except OSError as exc:
-            raise ValueError(f"htpasswd file {self.path!r} cannot be read: {exc}") from None
-        self._signature = signature
-        self._failed: tuple[int, int, int, int] | None = None
-        self._last_error: str | None = None
-        self._users = users
-        self._generation = 0
-        self._next_check = clock() + self.check_interval
-
-    def _load(self) -> tuple[tuple[int, int, int, int], HashedUsers]:
-        """Read, parse and check the file. Raises OSError or ValueError."""
-        before = _stat_signature(self.path)
-        with open(self.path, "rb") as handle:
-            data = handle.read()
-        after = _stat_signature(self.path)
-        if before != after:
-            # Caught mid-write by an editor writing in place: try next time.
-            raise _ChangedWhileRead(self.path)
-        users = HashedUsers.from_entries(
-            (
-                (e.username, e.hashed, f"{self.path}, line {e.line}")
-                for e in parse_htpasswd(data, self.path)
-            ),
-            source=self.path,
-            allow_empty=True,
+        source = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+        self._file = WatchedFile(
+            path,
+            functools.partial(_load_users, source=str(source)),
+            what="htpasswd file",
+            reload=reload,
+            check_interval=check_interval,
+            clock=clock,
         )
-        if not len(users):
-            logger.warning("%s has no users: every request will be refused", self.path)
-        return after, users
-
-    def current(self) -> HashedUsers:
-        """Return the users now in force, reloading first if the file changed."""
-        if self.reload and self.clock() >= self._next_check:
-            self._check()
-        return self._users
+        self.path = self._file.path
 
     @property
     def generation(self) -> int:
-        """A number that changes whenever the users change (after a reload check).
+        """A number that moves whenever the users change (after a reload check).
 
         Verification caches compare it to know when to forget what they hold.
         """
-        if self.reload and self.clock() >= self._next_check:
-            self._check()
-        return self._generation
-
-    def _check(self) -> None:
-        # One request reloads; the others must not wait for it.
-        if not self._reloading.acquire(blocking=False):
-            return
-        try:
-            self._next_check = self.clock() + self.check_interval
-            try:
-                signature = _stat_signature(self.path)
-                if signature in (self._signature, self._failed):
-                    return
-                signature, users = self._load()
-            except _ChangedWhileRead:
-                return  # an editor is writing it; the next check sees the result
-            except (OSError, ValueError) as exc:
-                # Logged once per broken version (or per missing spell), not
-                # once per check.
-                message = f"{self.path}: not reloaded, keeping the last good version: {exc}"
-                if isinstance(exc, ValueError):
-                    self._failed = signature
-                if message != self._last_error:
-                    logger.error("%s", message)
-                    self._last_error = message
-                return
-            self._signature = signature
-            self._failed = self._last_error = None
-            self._users = users  # one reference assignment: atomic for readers
-            self._generation += 1
-            logger.info("%s reloaded: %d users", self.path, len(users))
-        finally:
-            self._reloading.release()
+        self._file.current()
+        return self._file.generation
 
     def verify(self, username: str, password: str) -> str | None:
         """Return ``username`` if ``password`` matches its hash in the file, else ``None``."""
-        return self.current().verify(username, password)
+        return self._file.current().verify(username, password)
 
     def has_user(self, username: str) -> bool:
         """Return whether ``username`` is in the file (for the failure log only)."""
-        return self._users.has_user(username)
+        return self._file.value.has_user(username)
 
     def __len__(self) -> int:
-        return len(self._users)
+        return len(self._file.value)
 
     def __repr__(self) -> str:
-        return f"<HtpasswdFile {self.path!r}: {len(self._users)} users>"
+        return f"<HtpasswdFile {self.path!r}: {len(self)} users>"

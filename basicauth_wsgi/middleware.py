@@ -16,15 +16,17 @@ from __future__ import annotations
 import enum
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .cache import VerificationCache
+from .cache import CachedResult, VerificationCache
 from .header import build_challenge, split_credentials
 from .paths import PathList, path_readings
 from .responses import ErrorPage
-from .verifiers import as_verifier
+from .rules import Groups, Rule, as_groups
+from .throttle import Throttle, Verdict
+from .verifiers import PlainUsers, as_verifier
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -33,6 +35,9 @@ __all__ = ["BasicAuth"]
 
 # The one logger of the library; fail2ban-style tools read its WARNING lines.
 _default_logger = logging.getLogger("basicauth_wsgi")
+
+# Verified plaintext-store headers remembered at most (cleared when full).
+_KNOWN_HEADERS = 1024
 
 _UNAUTHORIZED_MESSAGE = (
     "This resource requires a username and password (HTTP Basic authentication)."
@@ -100,9 +105,12 @@ class BasicAuth:
         exclude: Iterable[str] = (),
         include: Iterable[str] | None = None,
         allow_cors_preflight: bool = True,
+        rules: Iterable[Rule] = (),
+        groups: Mapping[str, Iterable[str]] | Groups | None = None,
+        throttle: Throttle | _Default | None = _Default.token,
+        cache: VerificationCache | _Default | None = _Default.token,
         require_https: bool = False,
         strip_authorization: bool = True,
-        cache: VerificationCache | _Default | None = _Default.token,
         unauthorized: WSGIApplication | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
@@ -118,6 +126,13 @@ class BasicAuth:
         if cache is not None and not isinstance(cache, VerificationCache):
             raise TypeError(f"cache must be a VerificationCache or None, got {cache!r}")
         self.cache = cache
+        # Headers already verified against a plaintext store, by value: the
+        # passwords they carry are the store's own, already in memory, and
+        # the store never changes, so a hit can skip parsing and checking.
+        # Any other store goes through the cache's keyed hash instead.
+        self._known: dict[str, CachedResult] | None = (
+            {} if cache is None and type(self.verifier) is PlainUsers else None
+        )
         # A store that can change (a reloading file) says so by a generation
         # number; the cache forgets everything when it moves.
         self._generational = hasattr(self.verifier, "generation")
@@ -152,6 +167,29 @@ class BasicAuth:
         self.logger = logger if logger is not None else _default_logger
         # With no path lists every path is protected: skip path work entirely.
         self._path_rules = bool(self.exclude) or self.include is not None
+        if throttle is _Default.token:
+            throttle = Throttle()
+        if throttle is not None and not isinstance(throttle, Throttle):
+            raise TypeError(f"throttle must be a Throttle or None, got {throttle!r}")
+        self.throttle = throttle
+        if isinstance(rules, (str, Rule)):
+            raise TypeError(f"rules must be a list of Rule, got {rules!r}")
+        self.rules = tuple(rules)
+        for rule in self.rules:
+            if not isinstance(rule, Rule):
+                raise TypeError(f"rules must be a list of Rule, got {rule!r}")
+        self.groups = None if groups is None else as_groups(groups)
+        named = sorted({g for rule in self.rules for g in rule.groups})
+        if named and self.groups is None:
+            raise ValueError(f"rules name groups {named} but no groups were given")
+        missing = [g for g in named if self.groups is not None and g not in self.groups]
+        if missing:
+            raise ValueError(f"rules name groups that do not exist: {missing}")
+        for rule in self.rules:
+            if not self._is_protected(rule.path):
+                raise ValueError(
+                    f"{rule!r} is for a public path (see exclude/include): it would never apply"
+                )
 
         self._page_401 = ErrorPage(
             401, "unauthorized", _UNAUTHORIZED_MESSAGE, [("WWW-Authenticate", self.challenge)]
@@ -161,6 +199,12 @@ class BasicAuth:
         )
         self._page_500 = ErrorPage(
             500, "internal_error", "The server could not check your credentials; try again later."
+        )
+        self._page_403 = ErrorPage(
+            403, "forbidden", "You are authenticated, but not allowed to do this."
+        )
+        self._page_429 = ErrorPage(
+            429, "too_many_requests", "Too many failed login attempts; try again later."
         )
 
     # -- the request path -------------------------------------------------
@@ -187,51 +231,74 @@ class BasicAuth:
         header = environ.get("HTTP_AUTHORIZATION")
         if header is None:
             # Not a failure: browsers ask first, then prompt (RFC 9110 §11.6.1).
+            # No password to check either, so the throttle has nothing to save.
+            if self.unauthorized is None:
+                return self._page_401(environ, start_response)
             return self._challenge(environ, start_response)
+        throttle = self.throttle
+        client: str = environ.get("REMOTE_ADDR") or "-"
+        if throttle is not None:
+            verdict = throttle.check_client(client)
+            if verdict is not None:
+                return self._throttled(environ, start_response, verdict)
 
         cache = self.cache
-        if cache is not None:
+        hit = self._known.get(header) if self._known is not None else None
+        if hit is None and cache is not None:
             # The header, not the parsed credentials, is the key: a hit skips
             # parsing as well as the hash check.
             generation = self.verifier.generation if self._generational else None  # type: ignore[attr-defined]
             key = cache.key(header)
             hit = cache.get(key, generation)
-            if hit is not None:
-                if hit.principal is None:
-                    reason = self._failure_reason(hit.username)
-                    return self._fail(environ, start_response, hit.username, reason)
-                return self._grant(environ, start_response, hit.username, hit.principal)
-
-        credentials = split_credentials(header)
-        if credentials is None:
-            basic = header.lstrip()[:6].lower() == "basic "
-            reason = "malformed" if basic else "unsupported_scheme"
-            return self._fail(environ, start_response, None, reason)
-        username, password = credentials
-        try:
-            result = self._verify(username, password)
-        except Exception:
-            self.logger.exception(
-                "verifier raised: user=%r client=%s path=%s",
+        if hit is not None:
+            username, principal = hit.username, hit.principal
+        else:
+            credentials = split_credentials(header)
+            if credentials is None:
+                basic = header.lstrip()[:6].lower() == "basic "
+                reason = "malformed" if basic else "unsupported_scheme"
+                return self._fail(environ, start_response, client, None, reason)
+            username, password = credentials
+        if throttle is not None:
+            # Before the password is checked: a blocked key costs no CPU.
+            verdict = throttle.check_user(client, username)
+            if verdict is not None:
+                return self._throttled(environ, start_response, verdict)
+        if hit is None:
+            try:
+                result = self._verify(username, password)
+            except Exception:
+                self.logger.exception(
+                    "verifier raised: user=%r client=%s path=%s",
+                    username,
+                    client,
+                    _log_path(environ),
+                )
+                return self._page_500(environ, start_response)
+            principal = (username if result is True else result) if result else None
+            if cache is not None:
+                cache.put(key, username, principal, generation)
+            elif self._known is not None and principal is not None:
+                if len(self._known) >= _KNOWN_HEADERS:
+                    self._known.clear()
+                self._known[header] = CachedResult(username, principal, 0.0)
+        if principal is None:
+            reason = self._failure_reason(username)
+            return self._fail(environ, start_response, client, username, reason)
+        if throttle is not None:
+            throttle.success(client, username)
+        if self.rules and not self._authorized(environ, username):
+            self.logger.warning(
+                "authorization refused: user=%r client=%s method=%s path=%s",
                 username,
-                environ.get("REMOTE_ADDR", "-"),
+                client,
+                environ.get("REQUEST_METHOD", "-"),
                 _log_path(environ),
             )
-            return self._page_500(environ, start_response)
-        principal = (username if result is True else result) if result else None
-        if cache is not None:
-            cache.put(key, username, principal, generation)
-        if principal is None:
-            return self._fail(environ, start_response, username, self._failure_reason(username))
-        return self._grant(environ, start_response, username, principal)
+            if self.strip_authorization:
+                del environ["HTTP_AUTHORIZATION"]
+            return self._page_403(environ, start_response)
 
-    def _grant(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        username: str,
-        principal: object,
-    ) -> Iterable[bytes]:
         environ["REMOTE_USER"] = username
         environ["AUTH_TYPE"] = "Basic"
         environ["basicauth.user"] = principal
@@ -239,13 +306,39 @@ class BasicAuth:
             del environ["HTTP_AUTHORIZATION"]
         return self.app(environ, start_response)
 
+    def _authorized(self, environ: WSGIEnvironment, username: str) -> bool:
+        """Return whether the rules let ``username`` make this request.
+
+        The first rule matching the path and method decides; no match
+        allows. As for ``exclude``, every reading of the path must allow it.
+        """
+        # Frameworks upper-case the method before dispatching (werkzeug and
+        # Django do), so "delete" must meet a DELETE rule.
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        for reading in path_readings(_full_path(environ)):
+            for rule in self.rules:
+                if rule.matches(reading, method):
+                    if not rule.allows(username, self.groups):
+                        return False
+                    break
+        return True
+
+    def _throttled(
+        self, environ: WSGIEnvironment, start_response: StartResponse, verdict: Verdict
+    ) -> Iterable[bytes]:
+        # RFC 6585 §4: 429 with Retry-After; no challenge, since retrying
+        # with other credentials now would not help.
+        if self.strip_authorization:
+            environ.pop("HTTP_AUTHORIZATION", None)
+        return self._page_429(environ, start_response, [("Retry-After", str(verdict.retry_after))])
+
     def _is_protected(self, path: str) -> bool:
         """Return whether any reading of ``path`` needs credentials."""
         include, exclude = self.include, self.exclude
-        return any(
-            (include is None or include.matches(reading)) and not exclude.matches(reading)
-            for reading in path_readings(path)
-        )
+        for reading in path_readings(path):
+            if (include is None or include.matches(reading)) and not exclude.matches(reading):
+                return True
+        return False
 
     def _public(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # The application never sees a password it did not ask for.
@@ -266,19 +359,32 @@ class BasicAuth:
         self,
         environ: WSGIEnvironment,
         start_response: StartResponse,
+        client: str,
         username: str | None,
         reason: str,
     ) -> Iterable[bytes]:
         # One line per failure, in a fixed shape fail2ban can match. repr()
         # escapes CR/LF and every other non-printable character, so a
         # username cannot forge a log line.
+        path = _log_path(environ)
         self.logger.warning(
             "authentication failed: user=%r client=%s reason=%s path=%s",
             username,
-            environ.get("REMOTE_ADDR", "-"),
+            client,
             reason,
-            _log_path(environ),
+            path,
         )
+        if self.throttle is not None:
+            for blocked in self.throttle.failure(client, username):
+                # Once, when the key becomes blocked; the 429s that follow
+                # are not logged, so an attack cannot flood the log.
+                self.logger.warning(
+                    "authentication blocked: user=%r client=%s reason=%s_limit path=%s",
+                    username,
+                    client,
+                    blocked.limit,
+                    path,
+                )
         return self._challenge(environ, start_response)
 
     def _challenge(

@@ -154,10 +154,11 @@ class ErrorPage:
         headers: Iterable[tuple[str, str]] = (),
     ) -> list[bytes]:
         """Send the variant this request negotiates, with extra ``headers``."""
-        kind = negotiate(environ.get("HTTP_ACCEPT"), environ.get("CONTENT_TYPE"))
+        accept, content_type = environ.get("HTTP_ACCEPT"), environ.get("CONTENT_TYPE")
+        kind = _memo.get((accept, content_type)) or negotiate(accept, content_type)
         base, body = self._variants[kind]
         # A fresh list each time: servers and outer middleware may append to it.
-        start_response(self.status, [*base, *headers])
+        start_response(self.status, [*base, *headers] if headers else base.copy())
         if environ.get("REQUEST_METHOD") == "HEAD":
             return []
         return [body]

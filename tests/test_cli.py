@@ -322,3 +322,46 @@ def test_serve_with_a_bad_htpasswd_exits_2(run: Any, tmp_path: Path) -> None:
     assert "line 1" in err and "'alice'" in err
     code, _, err, _ = run("serve", "--htpasswd", str(tmp_path / "missing"))
     assert code == 2 and "missing" in err
+
+
+def test_serve_with_htgroup_protects_delete(run: Any, tmp_path: Path) -> None:
+    users, groups = tmp_path / "users", tmp_path / "groups"
+    for user in ("alice", "bob"):
+        tool("passwd", str(users), user, "--stdin", "--scheme", "apr1", stdin=f"{user}-pw\n")
+    groups.write_text("admin: alice\n")
+    code, _, _, fake = run("serve", "--htpasswd", str(users), "--htgroup", str(groups))
+    assert code == 0
+    app = webtest.TestApp(fake.calls[0][0])
+    alice = {"Authorization": basic("alice", "alice-pw")}
+    bob = {"Authorization": basic("bob", "bob-pw")}
+    for n, who in enumerate((alice, bob)):
+        body = {"name": "X", "email": f"{n}@example.com"}
+        assert app.post_json("/api/v1/subscribers", body, headers=who).json["id"] == n + 1
+    app.delete("/api/v1/subscribers/1", headers=bob, status=403)
+    app.delete("/api/v1/subscribers/1", headers=alice, status=204)
+    app.get("/api/v1/subscribers/2", headers=bob, status=200)
+
+
+def test_serve_htgroup_without_admin_group_exits_2(run: Any, tmp_path: Path) -> None:
+    users, groups = tmp_path / "users", tmp_path / "groups"
+    tool("passwd", str(users), "alice", "--stdin", "--scheme", "apr1", stdin="pw\n")
+    groups.write_text("staff: alice\n")
+    code, _, err, _ = run("serve", "--htpasswd", str(users), "--htgroup", str(groups))
+    assert code == 2 and "admin" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["serve", "--prot", "1"], [], ["frobnicate"], ["passwd"], ["check", "f"], ["audit", "a", "b"]],
+    ids=["unknown-flag", "no-command", "unknown-command", "passwd-no-args", "check-one-arg",
+         "audit-two-args"],
+)  # fmt: skip
+def test_usage_errors_are_one_line_and_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("basicauth-wsgi") and "error:" in err and "--help" in err

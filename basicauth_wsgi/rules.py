@@ -1,0 +1,229 @@
+"""Authorization: which authenticated users may do what (SPEC §6).
+
+Rules are checked in order; the first whose path and method match decides.
+A user it does not allow gets 403::
+
+    rules = [Rule("/api/v1/subscribers/", methods=["DELETE"], groups=["admin"])]
+    app = BasicAuth(app, users, rules=rules, groups=HtgroupFile("/etc/apache2/groups"))
+
+Groups are a mapping group -> usernames, or an :class:`HtgroupFile` in
+Apache's ``group: user1 user2`` format, reloaded when it changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol, runtime_checkable
+
+from .paths import PathList
+from .watch import CHECK_INTERVAL, WatchedFile
+
+__all__ = ["Groups", "HtgroupFile", "Rule", "as_groups", "parse_htgroup"]
+
+# RFC 9110 §9.1: method names are case-sensitive tokens; the standard ones
+# are upper-case. A rule for GET covers HEAD, which is answered like GET.
+_HTTP_TOKEN = frozenset(
+    "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+
+
+@runtime_checkable
+class Groups(Protocol):
+    """Group membership, as rules need it."""
+
+    def members(self, group: str) -> frozenset[str]:
+        """Return the usernames in ``group`` (empty if there is no such group)."""
+        ...
+
+    def __contains__(self, group: object) -> bool: ...
+
+
+class _StaticGroups:
+    """Groups from a mapping group -> iterable of usernames."""
+
+    __slots__ = ("_groups",)
+
+    def __init__(self, mapping: Mapping[str, Iterable[str]]) -> None:
+        groups: dict[str, frozenset[str]] = {}
+        for group, users in mapping.items():
+            if not isinstance(group, str) or not group:
+                raise ValueError(f"groups: group names must be non-empty str, got {group!r}")
+            if isinstance(users, str) or not all(isinstance(u, str) for u in users):
+                raise TypeError(f"groups: {group!r} must list usernames, got {users!r}")
+            groups[group] = frozenset(unicodedata.normalize("NFC", u) for u in users)
+        self._groups = groups
+
+    def members(self, group: str) -> frozenset[str]:
+        return self._groups.get(group, frozenset())
+
+    def __contains__(self, group: object) -> bool:
+        return group in self._groups
+
+    def __repr__(self) -> str:
+        return f"<groups {sorted(self._groups)}>"
+
+
+def as_groups(groups: object) -> Groups:
+    """Return a :class:`Groups` for ``groups``: a mapping or an :class:`HtgroupFile`."""
+    if isinstance(groups, Groups):
+        return groups
+    if isinstance(groups, Mapping):
+        return _StaticGroups(groups)
+    raise TypeError(
+        f"groups must be a mapping of group to usernames or an HtgroupFile, got {groups!r}"
+    )
+
+
+class Rule:
+    """Who may use a path: ``users`` and members of ``groups``, for ``methods``.
+
+    ``path`` has the syntax of ``exclude``: ``"/admin"`` is exactly that
+    path, ``"/admin/"`` that folder and everything below it, matched on the
+    same normalised path. ``methods`` limits the rule to those methods (all
+    when omitted; GET includes HEAD). A rule with neither ``users`` nor
+    ``groups`` allows any authenticated user.
+    """
+
+    __slots__ = ("groups", "methods", "path", "paths", "users")
+
+    def __init__(
+        self,
+        path: str,
+        methods: Iterable[str] | None = None,
+        users: Iterable[str] | None = None,
+        groups: Iterable[str] | None = None,
+    ) -> None:
+        if not isinstance(path, str):
+            raise TypeError(f"Rule path must be str, got {path!r}")
+        self.path = path
+        self.paths = PathList([path], option="Rule path")
+        if methods is None:
+            self.methods: frozenset[str] | None = None
+        else:
+            names = _names(methods, "methods")
+            for method in names:
+                if not method or not set(method) <= _HTTP_TOKEN:
+                    raise ValueError(f"Rule {path!r}: {method!r} is not an HTTP method")
+            upper = {m.upper() for m in names}
+            if not upper:
+                raise ValueError(f"Rule {path!r}: methods is empty, so it would match nothing")
+            self.methods = frozenset(upper | {"HEAD"} if "GET" in upper else upper)
+        self.users = frozenset(
+            unicodedata.normalize("NFC", u) for u in _names(users or (), "users")
+        )
+        self.groups = tuple(_names(groups or (), "groups"))
+        if (users is not None or groups is not None) and not self.users and not self.groups:
+            # An empty list reads as "nobody", but a rule naming nobody
+            # would mean "anybody": refuse the ambiguity.
+            raise ValueError(
+                f"Rule {path!r}: users and groups are empty; omit both to allow any "
+                "authenticated user"
+            )
+
+    def matches(self, path: str, method: str) -> bool:
+        """Return whether this rule applies to ``method`` on ``path`` (one reading)."""
+        return (self.methods is None or method in self.methods) and self.paths.matches(path)
+
+    def allows(self, username: str, groups: Groups | None) -> bool:
+        """Return whether ``username`` may do what this rule covers."""
+        if not self.users and not self.groups:
+            return True
+        if username in self.users:
+            return True
+        return groups is not None and any(username in groups.members(g) for g in self.groups)
+
+    def __repr__(self) -> str:
+        parts = [repr(self.path)]
+        if self.methods is not None:
+            parts.append(f"methods={sorted(self.methods)}")
+        if self.users:
+            parts.append(f"users={sorted(self.users)}")
+        if self.groups:
+            parts.append(f"groups={list(self.groups)}")
+        return f"Rule({', '.join(parts)})"
+
+
+def _names(values: Iterable[str], what: str) -> list[str]:
+    if isinstance(values, str):
+        raise TypeError(f"Rule {what} must be a list, not a single string: {values!r}")
+    names = list(values)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"Rule {what} must be str, got {name!r}")
+        if not name:
+            raise ValueError(f"Rule {what} must not contain an empty name")
+    return names
+
+
+def parse_htgroup(data: bytes, source: str) -> dict[str, frozenset[str]]:
+    """Return group -> usernames from Apache group-file ``data`` (mod_authz_groupfile).
+
+    One ``group: user1 user2`` a line; ``#`` comments and blank lines
+    skipped. A group listed twice gets the members of both lines, as Apache
+    does. A line without a colon is a ``ValueError`` naming ``source`` and
+    the line.
+    """
+    groups: dict[str, set[str]] = {}
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark from an editor
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("iso-8859-1")
+        text = text.strip()
+        if not text or text.startswith("#"):
+            continue
+        group, colon, members = text.partition(":")
+        group = group.strip()
+        if not colon or not group:
+            raise ValueError(
+                f"{source}, line {number}: expected 'group: user ...', got {text[:40]!r}"
+            )
+        groups.setdefault(group, set()).update(
+            unicodedata.normalize("NFC", user) for user in members.split()
+        )
+    return {group: frozenset(users) for group, users in groups.items()}
+
+
+class HtgroupFile:
+    """Groups from an Apache group file, reloaded when it changes.
+
+    Loaded at construction (a missing or malformed file is a ``ValueError``
+    naming it); with ``reload=True`` checked at most once per
+    ``check_interval`` seconds and swapped in atomically; a version that does
+    not load is logged once and the last good one kept, as
+    :class:`~basicauth_wsgi.HtpasswdFile` does.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reload: bool = True,
+        *,
+        check_interval: float = CHECK_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        source = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+        self._file = WatchedFile(
+            path,
+            functools.partial(parse_htgroup, source=str(source)),
+            what="group file",
+            reload=reload,
+            check_interval=check_interval,
+            clock=clock,
+        )
+        self.path = self._file.path
+
+    def members(self, group: str) -> frozenset[str]:
+        """Return the usernames in ``group`` now (empty if there is none)."""
+        return self._file.current().get(group, frozenset())
+
+    def __contains__(self, group: object) -> bool:
+        return group in self._file.current()
+
+    def __repr__(self) -> str:
+        return f"<HtgroupFile {self.path!r}: {len(self._file.value)} groups>"
