@@ -41,6 +41,7 @@ def test_every_block_is_claimed_by_a_test() -> None:
     # nobody tests would fail here.
     claimed = {
         ("sh", "python -m pytest"),
+        ("sh", "python -m bench"),
         ("sh", "basicauth-wsgi passwd"),
         ("ini", "egg:basicauth-wsgi#basicauth"),
         ("console", "$ curl"),
@@ -72,6 +73,17 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def hello(environ: Any, start_response: Any) -> list[bytes]:
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"hello"]
+
+
+def test_the_benchmark_command() -> None:
+    # Run for real (on a tiny budget) by tests/test_bench.py.
+    assert block("sh", "python -m bench").strip() == (
+        "python -m pip install -e '.[bench]' && python -m bench"
+    )
+    assert (
+        "python -m pip install -e '.[bench]' && python -m bench"
+        in (ROOT / "BENCHMARKS.md").read_text()
+    )
 
 
 def test_the_two_commands() -> None:
