@@ -11,7 +11,6 @@ colon, so the hash may contain colons (Werkzeug's do)::
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import tempfile
@@ -190,10 +189,9 @@ class HtpasswdFile:
         check_interval: float = CHECK_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        source = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
         self._file = WatchedFile(
             path,
-            functools.partial(_load_users, source=str(source)),
+            _load_users,
             what="htpasswd file",
             reload=reload,
             check_interval=check_interval,

@@ -12,7 +12,6 @@ Apache's ``group: user1 user2`` format, reloaded when it changes.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 import unicodedata
@@ -207,10 +206,9 @@ class HtgroupFile:
         check_interval: float = CHECK_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        source = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
         self._file = WatchedFile(
             path,
-            functools.partial(parse_htgroup, source=str(source)),
+            parse_htgroup,
             what="group file",
             reload=reload,
             check_interval=check_interval,

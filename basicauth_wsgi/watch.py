@@ -46,7 +46,7 @@ class _ChangedWhileRead(OSError):
 class WatchedFile(Generic[T]):
     """The parsed contents of a file, re-read when the file changes.
 
-    ``parse(data)`` turns the file's bytes into the value, raising
+    ``parse(data, path)`` turns the file's bytes into the value, raising
     ``ValueError`` for a version that must not be used. The first load
     happens here: a missing, unreadable or invalid file is a ``ValueError``
     naming it. With ``reload``, :meth:`current` checks the file at most once
@@ -59,7 +59,7 @@ class WatchedFile(Generic[T]):
     def __init__(
         self,
         path: str | os.PathLike[str],
-        parse: Callable[[bytes], T],
+        parse: Callable[[bytes, str], T],
         *,
         what: str,
         reload: bool = True,
@@ -101,7 +101,7 @@ class WatchedFile(Generic[T]):
         if before != after:
             # Caught mid-write by an editor writing in place: try next time.
             raise _ChangedWhileRead(self.path)
-        return after, self.parse(data)
+        return after, self.parse(data, self.path)
 
     def current(self) -> T:
         """Return the value now in force, re-reading the file first if it changed."""
