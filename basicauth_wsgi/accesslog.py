@@ -18,7 +18,8 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+
+from .paths import quote_path
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -41,12 +42,7 @@ def format_line(environ: WSGIEnvironment, status: str, size: int, when: datetime
     only credential that ever appears, and it is escaped like every other
     client-supplied field. The password never reaches this function.
     """
-    path = quote(
-        (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode(
-            "latin-1", "replace"
-        ),
-        safe="/;=:@!$&'()*+,~-._",
-    )
+    path = quote_path(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
     query = environ.get("QUERY_STRING")
     target = f"{path}?{_escape(query)}" if query else path
     request = (

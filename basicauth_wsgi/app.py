@@ -14,8 +14,8 @@ import re
 import sys
 import unicodedata
 from typing import TYPE_CHECKING, cast
-from urllib.parse import quote
 
+from .paths import quote_path
 from .router import HTTPError, Request, Response, Router, json_response
 from .store import DuplicateEmail, SubscriberStore
 
@@ -183,7 +183,7 @@ def create_app(db_path: str | os.PathLike[str]) -> Router:
                 ) from None
             # SCRIPT_NAME is decoded latin-1 text; a header needs a URI
             # reference (RFC 9110 §10.2.2), so percent-encode its bytes again.
-            mount = quote(request.script_name.encode("latin-1"), safe="/;=:@!$&'()*+,~")
+            mount = quote_path(request.script_name)
             location = f"{mount}/api/v1/subscribers/{subscriber.id}"
             return json_response(subscriber.as_dict(), 201, [("Location", location)])
         limit = _count(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)

@@ -18,11 +18,10 @@ import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from .cache import CachedResult, VerificationCache
 from .header import build_challenge, split_credentials
-from .paths import PathList, path_readings
+from .paths import PathList, path_readings, quote_path
 from .responses import ErrorPage
 from .rules import Groups, Rule, as_groups
 from .throttle import Throttle, Verdict
@@ -71,9 +70,8 @@ def _full_path(environ: WSGIEnvironment) -> str:
 
 
 def _log_path(environ: WSGIEnvironment) -> str:
-    # WSGI paths are latin-1 text of the raw bytes; re-encoding them with
-    # %XX for anything unusual keeps CR/LF and friends out of the log.
-    return quote(_full_path(environ).encode("latin-1", "replace"), safe="/;=:@!$&'()*+,~-._")
+    # Percent-encoded again: CR/LF and friends never reach the log.
+    return quote_path(_full_path(environ))
 
 
 class BasicAuth:

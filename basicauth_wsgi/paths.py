@@ -12,8 +12,9 @@ way the application could read the path, not only on the tidy one::
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import quote
 
-__all__ = ["PathList", "normalize_path", "path_readings"]
+__all__ = ["PathList", "normalize_path", "path_readings", "quote_path"]
 
 # Spellings of a dot segment that survive one round of percent-decoding by
 # the server: an application that decodes again would see "." or "..".
@@ -59,6 +60,15 @@ def normalize_path(path: str) -> str:
     if not out:
         return "/"
     return "/" + "/".join(out) + ("/" if directory else "")
+
+
+def quote_path(path: str) -> str:
+    """Return a WSGI path (latin-1 text of the raw bytes, PEP 3333) as a URI path.
+
+    Anything outside RFC 3986's path characters is percent-encoded again, so
+    the result is safe in a header or a log line: no space, CR or LF survives.
+    """
+    return quote(path.encode("latin-1", "replace"), safe="/;=:@!$&'()*+,~")
 
 
 def path_readings(path: str) -> tuple[str, ...]:
