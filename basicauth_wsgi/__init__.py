@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from .cache import VerificationCache
 from .header import Credentials, build_challenge, parse_authorization
-from .htpasswd import HtpasswdFile
+from .htpasswd import HtgroupFile, HtpasswdFile
 from .middleware import BasicAuth
-from .rules import HtgroupFile, Rule
+from .rules import Rule
 from .throttle import Throttle, ThrottleStore
 from .verifiers import CallableVerifier, HashedUsers, PlainUsers, Verifier
 

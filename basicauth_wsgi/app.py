@@ -216,12 +216,9 @@ def create_app(db_path: str | os.PathLike[str]) -> Router:
 def from_env() -> WSGIApplication:
     """Return the protected API configured from the environment (SPEC §8).
 
-    For ``waitress-serve --call basicauth_wsgi.app:from_env``. Reads
-    ``BASICAUTH_DB``, ``BASICAUTH_REALM`` and ``BASICAUTH_HTPASSWD``; without
-    a users file, the generated ``admin`` password is written to stdout. A
-    bad value raises ``ValueError`` naming the variable.
+    For ``waitress-serve --call basicauth_wsgi.app:from_env``; see
+    :func:`basicauth_wsgi.example.serve.from_env`.
     """
-    from .cli import ServeConfig, build_app, config_from_environ
+    from .example.serve import from_env as build
 
-    config = ServeConfig(**config_from_environ(os.environ))  # type: ignore[arg-type]
-    return build_app(config, sys.stdout)
+    return build()

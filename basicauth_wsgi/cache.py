@@ -21,9 +21,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-__all__ = ["CachedResult", "VerificationCache"]
+__all__ = ["CachedResult", "HeaderMemo", "ResultCache", "VerificationCache", "bind_results"]
 
 
 class CachedResult(NamedTuple):
@@ -128,3 +128,99 @@ class VerificationCache:
 
     def __repr__(self) -> str:
         return f"<VerificationCache {len(self)}/{self.max_entries} entries, ttl={self.ttl:g}s>"
+
+
+class ResultCache(Protocol):
+    """What the core asks of a cache: the result a header verified as, if known.
+
+    ``lookup`` returns the remembered result (or ``None``) and a ticket;
+    ``remember`` stores a result under that ticket. The ticket carries the
+    store's generation as of the lookup, so a result checked against a store
+    that changed meanwhile is never remembered under the new one.
+    """
+
+    def lookup(self, header: str) -> tuple[CachedResult | None, object]: ...
+
+    def remember(self, ticket: object, username: str, principal: object) -> None: ...
+
+
+class _BoundCache:
+    """A :class:`VerificationCache` bound to one store's generation."""
+
+    __slots__ = ("_cache", "_generation")
+
+    def __init__(self, cache: VerificationCache, generation: Callable[[], object] | None) -> None:
+        self._cache = cache
+        self._generation = generation
+
+    def lookup(self, header: str) -> tuple[CachedResult | None, object]:
+        generation = None if self._generation is None else self._generation()
+        key = self._cache.key(header)
+        return self._cache.get(key, generation), (key, generation)
+
+    def remember(self, ticket: object, username: str, principal: object) -> None:
+        key, generation = ticket  # type: ignore[misc]
+        self._cache.put(key, username, principal, generation)
+
+
+class HeaderMemo:
+    """Verified ``Authorization`` values, remembered by value.
+
+    Only for a store whose passwords are in memory in clear anyway
+    (``secrets_in_memory``): a hit is one dict lookup, with no keyed hash.
+    Only successes are kept (an attacker cannot fill it without a password),
+    at most ``max_entries`` values of at most ``max_length`` characters, and
+    it is emptied when full or when the store's generation moves.
+    """
+
+    __slots__ = ("_generation", "_known", "_seen", "max_entries", "max_length")
+
+    def __init__(
+        self,
+        generation: Callable[[], object] | None = None,
+        *,
+        max_entries: int = 1024,
+        max_length: int = 512,
+    ) -> None:
+        self._known: dict[str, CachedResult] = {}
+        self._generation = generation
+        self._seen: object = None if generation is None else generation()
+        self.max_entries = max_entries
+        self.max_length = max_length
+
+    def lookup(self, header: str) -> tuple[CachedResult | None, object]:
+        if self._generation is not None:
+            generation = self._generation()
+            if generation != self._seen:
+                self._known = {}
+                self._seen = generation
+            return self._known.get(header), (header, generation)
+        return self._known.get(header), (header, None)
+
+    def remember(self, ticket: object, username: str, principal: object) -> None:
+        header, generation = ticket  # type: ignore[misc]
+        if principal is None or len(header) > self.max_length or generation != self._seen:
+            return
+        if len(self._known) >= self.max_entries:
+            self._known = {}
+        self._known[header] = CachedResult(username, principal, 0.0)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+def bind_results(
+    cache: VerificationCache | None,
+    generation: Callable[[], object] | None,
+    secrets_in_memory: bool,
+) -> ResultCache | None:
+    """The result cache the core uses: ``cache`` bound to the store's generation.
+
+    With no ``cache``, a store holding its secrets in memory still gets a
+    :class:`HeaderMemo`; any other store then checks every request.
+    """
+    if cache is not None:
+        return _BoundCache(cache, generation)
+    if secrets_in_memory:
+        return HeaderMemo(generation)
+    return None

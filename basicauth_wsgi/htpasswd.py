@@ -20,12 +20,16 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
 from ._durable import fsync_directory
+from .grammar import decode_text, normalize
 from .verifiers import HashedUsers
 from .watch import CHECK_INTERVAL, WatchedFile
 
 __all__ = [
     "Entry",
+    "create_htpasswd",
+    "HtgroupFile",
     "HtpasswdFile",
+    "parse_htgroup",
     "parse_htpasswd",
     "read_htpasswd",
     "update_htpasswd",
@@ -43,15 +47,6 @@ class Entry(NamedTuple):
     line: int
 
 
-def _decode(raw: bytes) -> str:
-    # Apache compares bytes; we compare text. UTF-8 first and ISO-8859-1 for
-    # a line that is not UTF-8, as the header parser reads credentials.
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("iso-8859-1")
-
-
 def parse_htpasswd(data: bytes, source: str) -> Iterator[Entry]:
     """Yield the entries of htpasswd ``data``; ``ValueError`` names ``source`` and line.
 
@@ -60,7 +55,7 @@ def parse_htpasswd(data: bytes, source: str) -> Iterator[Entry]:
     not a line to skip: a half-written file must not lock users out silently.
     """
     for number, raw in enumerate(data.split(b"\n"), start=1):
-        text = _decode(raw).rstrip()
+        text = decode_text(raw).rstrip()
         if not text or text.lstrip().startswith("#"):
             continue
         username, colon, hashed = text.partition(":")
@@ -104,6 +99,33 @@ def _atomic_write(path: str, data: bytes) -> None:
     fsync_directory(folder)
 
 
+def create_htpasswd(path: str | os.PathLike[str], users: Mapping[str, str]) -> bool:
+    """Create the file at ``path`` with ``users``, unless it exists; return whether it did.
+
+    The complete file appears at once (written beside it, then hard-linked
+    into place, which fails if the name exists: ``O_EXCL`` semantics
+    without a moment where a reader could see it half-written), mode 0600.
+    Of several processes racing to create it, exactly one returns ``True``.
+    """
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, temp = tempfile.mkstemp(prefix=".htpasswd-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(b"".join(_line(u, h) for u, h in users.items()))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temp, target)
+        except FileExistsError:
+            return False
+    finally:
+        os.unlink(temp)
+    fsync_directory(folder)
+    return True
+
+
 def _line(username: str, hashed: str) -> bytes:
     if not username or ":" in username or any(c in username + hashed for c in "\r\n"):
         raise ValueError(f"cannot write user {username!r}: empty, or contains ':' or a newline")
@@ -135,7 +157,7 @@ def update_htpasswd(path: str | os.PathLike[str], username: str, hashed: str | N
     kept: list[bytes] = []
     found = False
     for raw in lines:
-        text = _decode(raw).rstrip()
+        text = decode_text(raw).rstrip()
         name, colon, _ = text.partition(":")
         is_entry = colon and not text.lstrip().startswith("#")
         if is_entry and unicodedata.normalize("NFC", name) == wanted:
@@ -221,3 +243,68 @@ class HtpasswdFile:
 
     def __repr__(self) -> str:
         return f"<HtpasswdFile {self.path!r}: {len(self)} users>"
+
+
+def parse_htgroup(data: bytes, source: str) -> dict[str, frozenset[str]]:
+    """Return group -> usernames from Apache group-file ``data`` (mod_authz_groupfile).
+
+    One ``group: user1 user2`` a line; ``#`` comments and blank lines
+    skipped. A group listed twice gets the members of both lines, as Apache
+    does. A line without a colon is a ``ValueError`` naming ``source`` and
+    the line.
+    """
+    groups: dict[str, set[str]] = {}
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark from an editor
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        text = decode_text(raw).strip()
+        if not text or text.startswith("#"):
+            continue
+        group, colon, members = text.partition(":")
+        group = group.strip()
+        if not colon or not group:
+            raise ValueError(
+                f"{source}, line {number}: expected 'group: user ...', got {text[:40]!r}"
+            )
+        groups.setdefault(group, set()).update(
+            normalize(user) for user in members.split()
+        )
+    return {group: frozenset(users) for group, users in groups.items()}
+
+
+class HtgroupFile:
+    """Groups from an Apache group file, reloaded when it changes.
+
+    Loaded at construction (a missing or malformed file is a ``ValueError``
+    naming it); with ``reload=True`` checked at most once per
+    ``check_interval`` seconds and swapped in atomically; a version that does
+    not load is logged once and the last good one kept, as
+    :class:`~basicauth_wsgi.HtpasswdFile` does.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reload: bool = True,
+        *,
+        check_interval: float = CHECK_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._file = WatchedFile(
+            path,
+            parse_htgroup,
+            what="group file",
+            reload=reload,
+            check_interval=check_interval,
+            clock=clock,
+        )
+        self.path = self._file.path
+
+    def members(self, group: str) -> frozenset[str]:
+        """Return the usernames in ``group`` now (empty if there is none)."""
+        return self._file.current().get(group, frozenset())
+
+    def __contains__(self, group: object) -> bool:
+        return group in self._file.current()
+
+    def __repr__(self) -> str:
+        return f"<HtgroupFile {self.path!r}: {len(self._file.value)} groups>"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .config import options_from_strings
+from .options import from_strings as options_from_strings
 from .middleware import BasicAuth
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ way the application could read the path, not only on the tidy one::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 __all__ = ["PathList", "normalize_path", "path_readings", "quote_path"]
 
@@ -71,21 +71,49 @@ def quote_path(path: str) -> str:
     return quote(path.encode("latin-1", "replace"), safe="/;=:@!$&'()*+,~")
 
 
+def _drop_params(path: str) -> str:
+    return "/".join(segment.split(";", 1)[0] for segment in path.split("/"))
+
+
 def path_readings(path: str) -> tuple[str, ...]:
     """Return every path the application might take ``path`` to mean.
 
-    A clean path (no empty or dot segment, no ``;``, no ``%``) has one
-    reading. Otherwise there are up to three: the literal path (what a router
-    that does not normalise matches on), its normalised form, and the
-    normalised form with every ``;params`` suffix dropped. A request is public
+    A clean path (no empty or dot segment, no ``;``, ``%`` or ``\\``) has
+    one reading. Otherwise each of these spellings:
+
+    - the path as given (what a router that does not normalise matches on);
+    - the same after one more round of percent-decoding (an application that
+      decodes ``PATH_INFO`` again sees ``%2f`` as ``/``, ``%5c`` as ``\\``,
+      ``%3b`` as ``;``, ``%2e`` as ``.``);
+    - each of those with ``\\`` read as ``/`` (as Windows servers and some
+      routers do);
+
+    is read three ways: literally, normalised (:func:`normalize_path`), and
+    normalised with every ``;params`` suffix dropped. A request is public
     only if every reading is public, so a disagreement between this module
     and the application can cost a password prompt but never skip one.
     """
-    if "//" not in path and "/." not in path and ";" not in path and "%" not in path:
+    if (
+        "//" not in path
+        and "/." not in path
+        and ";" not in path
+        and "%" not in path
+        and "\\" not in path
+    ):
         return (path or "/",)
-    readings = [path, normalize_path(path)]
-    if ";" in path:
-        readings.append(normalize_path("/".join(s.split(";", 1)[0] for s in path.split("/"))))
+    spellings = [path]
+    if "%" in path:
+        # WSGI paths are latin-1 text of the raw bytes (PEP 3333): decoding
+        # as latin-1 keeps one character per byte.
+        spellings.append(unquote(path, encoding="latin-1", errors="strict"))
+    for spelling in list(spellings):
+        if "\\" in spelling:
+            spellings.append(spelling.replace("\\", "/"))
+    readings = []
+    for spelling in spellings:
+        readings += (spelling, normalize_path(spelling))
+        if ";" in spelling:
+            readings.append(normalize_path(_drop_params(spelling)))
     return tuple(dict.fromkeys(readings))
 
 

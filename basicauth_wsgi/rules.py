@@ -12,22 +12,14 @@ Apache's ``group: user1 user2`` format, reloaded when it changes.
 
 from __future__ import annotations
 
-import os
-import time
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
+from .grammar import is_token, normalize
 from .paths import PathList
-from .watch import CHECK_INTERVAL, WatchedFile
 
-__all__ = ["Groups", "HtgroupFile", "Rule", "as_groups", "parse_htgroup"]
+__all__ = ["Groups", "Rule", "as_groups"]
 
-# RFC 9110 §9.1: method names are case-sensitive tokens; the standard ones
-# are upper-case. A rule for GET covers HEAD, which is answered like GET.
-_HTTP_TOKEN = frozenset(
-    "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-)
 
 
 @runtime_checkable
@@ -53,7 +45,7 @@ class _StaticGroups:
                 raise ValueError(f"groups: group names must be non-empty str, got {group!r}")
             if isinstance(users, str) or not all(isinstance(u, str) for u in users):
                 raise TypeError(f"groups: {group!r} must list usernames, got {users!r}")
-            groups[group] = frozenset(unicodedata.normalize("NFC", u) for u in users)
+            groups[group] = frozenset(normalize(u) for u in users)
         self._groups = groups
 
     def members(self, group: str) -> frozenset[str]:
@@ -105,14 +97,17 @@ class Rule:
         else:
             names = _names(methods, "methods")
             for method in names:
-                if not method or not set(method) <= _HTTP_TOKEN:
+                if not is_token(method):
                     raise ValueError(f"Rule {path!r}: {method!r} is not an HTTP method")
+            # RFC 9110 §9.1: methods are case-sensitive tokens, the standard
+            # ones upper-case; frameworks upper-case before dispatching. A
+            # rule for GET covers HEAD, which is answered like GET.
             upper = {m.upper() for m in names}
             if not upper:
                 raise ValueError(f"Rule {path!r}: methods is empty, so it would match nothing")
             self.methods = frozenset(upper | {"HEAD"} if "GET" in upper else upper)
         self.users = frozenset(
-            unicodedata.normalize("NFC", u) for u in _names(users or (), "users")
+            normalize(u) for u in _names(users or (), "users")
         )
         self.groups = tuple(_names(groups or (), "groups"))
         if (users is not None or groups is not None) and not self.users and not self.groups:
@@ -156,72 +151,3 @@ def _names(values: Iterable[str], what: str) -> list[str]:
         if not name:
             raise ValueError(f"Rule {what} must not contain an empty name")
     return names
-
-
-def parse_htgroup(data: bytes, source: str) -> dict[str, frozenset[str]]:
-    """Return group -> usernames from Apache group-file ``data`` (mod_authz_groupfile).
-
-    One ``group: user1 user2`` a line; ``#`` comments and blank lines
-    skipped. A group listed twice gets the members of both lines, as Apache
-    does. A line without a colon is a ``ValueError`` naming ``source`` and
-    the line.
-    """
-    groups: dict[str, set[str]] = {}
-    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark from an editor
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("iso-8859-1")
-        text = text.strip()
-        if not text or text.startswith("#"):
-            continue
-        group, colon, members = text.partition(":")
-        group = group.strip()
-        if not colon or not group:
-            raise ValueError(
-                f"{source}, line {number}: expected 'group: user ...', got {text[:40]!r}"
-            )
-        groups.setdefault(group, set()).update(
-            unicodedata.normalize("NFC", user) for user in members.split()
-        )
-    return {group: frozenset(users) for group, users in groups.items()}
-
-
-class HtgroupFile:
-    """Groups from an Apache group file, reloaded when it changes.
-
-    Loaded at construction (a missing or malformed file is a ``ValueError``
-    naming it); with ``reload=True`` checked at most once per
-    ``check_interval`` seconds and swapped in atomically; a version that does
-    not load is logged once and the last good one kept, as
-    :class:`~basicauth_wsgi.HtpasswdFile` does.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        reload: bool = True,
-        *,
-        check_interval: float = CHECK_INTERVAL,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._file = WatchedFile(
-            path,
-            parse_htgroup,
-            what="group file",
-            reload=reload,
-            check_interval=check_interval,
-            clock=clock,
-        )
-        self.path = self._file.path
-
-    def members(self, group: str) -> frozenset[str]:
-        """Return the usernames in ``group`` now (empty if there is none)."""
-        return self._file.current().get(group, frozenset())
-
-    def __contains__(self, group: object) -> bool:
-        return group in self._file.current()
-
-    def __repr__(self) -> str:
-        return f"<HtgroupFile {self.path!r}: {len(self._file.value)} groups>"

@@ -14,31 +14,87 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
-__all__ = ["CallableVerifier", "HashedUsers", "PlainUsers", "Verifier", "as_verifier"]
+from .grammar import is_username, normalize
+
+__all__ = [
+    "Capabilities",
+    "CallableVerifier",
+    "HashedUsers",
+    "PlainUsers",
+    "Verifier",
+    "as_verifier",
+    "capabilities",
+]
 
 logger = logging.getLogger("basicauth_wsgi")
 
 
 @runtime_checkable
 class Verifier(Protocol):
-    """What ``BasicAuth`` needs from a user store.
+    """What ``BasicAuth`` needs from a user store: one method.
 
     ``verify`` returns the principal for a correct password and ``None`` (or
     any falsy value) otherwise; ``True`` means "the username is the
     principal". It may raise: the middleware answers 500 and logs it, and
     the request is never authenticated. It is called from many threads.
 
-    A store may also offer ``has_user(username) -> bool``; the middleware
-    only calls it after a failure, to tell "unknown user" from "wrong
-    password" in its log. Responses never depend on it.
+    A store may also declare optional capabilities, as attributes; the
+    middleware reads them once, when it is built (:func:`capabilities`),
+    never per request:
+
+    ``has_user(username) -> bool`` (default: absent)
+        Whether a username exists. Called only after a failure, to tell
+        ``unknown_user`` from ``wrong_password`` in the log; responses never
+        depend on it.
+    ``generation`` (default: absent, the users never change)
+        A value that moves whenever the users change (a reloaded file).
+        Cached verification results are forgotten when it moves.
+    ``cache_by_default: bool`` (default ``False``)
+        Checking is slow (a hash): cache results unless told otherwise.
+    ``secrets_in_memory: bool`` (default ``False``)
+        The store holds its passwords in clear in memory anyway, so verified
+        ``Authorization`` values may be remembered by value (a dict lookup)
+        instead of by a keyed hash.
     """
 
     def verify(self, username: str, password: str) -> object: ...
+
+
+class Capabilities(NamedTuple):
+    """A verifier's optional capabilities, read once (see :class:`Verifier`)."""
+
+    has_user: Callable[[str], bool] | None
+    generation: Callable[[], object] | None
+    cache_by_default: bool
+    secrets_in_memory: bool
+
+
+def capabilities(verifier: Verifier) -> Capabilities:
+    """Read ``verifier``'s optional capabilities, with their documented defaults.
+
+    The one place that probes a verifier; ``TypeError`` for a capability of
+    the wrong type.
+    """
+    has_user = getattr(verifier, "has_user", None)
+    if has_user is not None and not callable(has_user):
+        raise TypeError(f"{verifier!r}.has_user must be a method")
+    generation: Callable[[], object] | None = None
+    if hasattr(type(verifier), "generation") or hasattr(verifier, "generation"):
+
+        def generation() -> object:
+            return verifier.generation  # type: ignore[attr-defined]
+
+    flags = {}
+    for name in ("cache_by_default", "secrets_in_memory"):
+        value = getattr(verifier, name, False)
+        if not isinstance(value, bool):
+            raise TypeError(f"{verifier!r}.{name} must be True or False, got {value!r}")
+        flags[name] = value
+    return Capabilities(has_user, generation, **flags)
 
 
 class PlainUsers:
@@ -57,6 +113,9 @@ class PlainUsers:
 
     __slots__ = ("_dummy", "_users")
 
+    #: Its passwords are in memory in clear anyway: a by-value memo is allowed.
+    secrets_in_memory = True
+
     def __init__(self, mapping: Mapping[str, str]) -> None:
         if not isinstance(mapping, Mapping):
             raise TypeError(f"users must be a mapping of username to password, got {mapping!r}")
@@ -67,12 +126,15 @@ class PlainUsers:
                     f"users: usernames and passwords must be str, got {username!r} -> "
                     f"{type(password).__name__}"
                 )
-            if not username or ":" in username:
-                raise ValueError(f"users: {username!r} is not a valid username (empty or has ':')")
-            key = unicodedata.normalize("NFC", username)
+            if not is_username(username):
+                raise ValueError(
+                    f"users: {username!r} is not a valid username "
+                    "(empty, or has ':' or a control character)"
+                )
+            key = normalize(username)
             if key in users:
                 raise ValueError(f"users: {username!r} is listed twice (after NFC normalisation)")
-            users[key] = unicodedata.normalize("NFC", password).encode("utf-8")
+            users[key] = normalize(password).encode("utf-8")
         if not users:
             raise ValueError("users is empty: nobody could log in (refusing to start)")
         self._users = users
@@ -107,12 +169,20 @@ class HashedUsers:
     never a silent lock-out. Weak hashes are reported once, at WARNING, here
     and not on every request.
 
-    For an unknown username, a dummy hash of the store's dominant scheme and
-    cost is checked instead, so the response time does not tell which
-    usernames exist.
+    No timing tells which usernames exist, whatever mix of schemes and costs
+    the store holds (SPEC §4): every failure costs one check of each kind of
+    hash in the store (scheme and cost; kinds under 1% of the slowest's cost
+    are too cheap to tell apart and are left out). An unknown user is
+    checked against a dummy hash of every kind; a known user against their
+    own hash, then a dummy of every other kind. A store of one kind pays
+    exactly one check per failure, as before. A success is not padded.
+
+    A password that is not ASCII but is latin-1 text is also tried as its
+    latin-1 bytes (a latin-1 client, hashed by Apache's ``htpasswd`` from
+    its raw bytes): at most two rounds, whoever the user is.
     """
 
-    __slots__ = ("_dummy", "_users", "source")
+    __slots__ = ("_kind", "_pads", "_users", "source")
 
     #: Checking a hash is slow: BasicAuth caches results by default.
     cache_by_default = True
@@ -121,10 +191,7 @@ class HashedUsers:
         if not isinstance(mapping, Mapping):
             raise TypeError(f"users must be a mapping of username to hash, got {mapping!r}")
         self.source = source
-        self._users, self._dummy = _load_hashes(
-            ((user, hashed, source) for user, hashed in mapping.items()),
-            source,
-        )
+        self._load(((user, hashed, source) for user, hashed in mapping.items()), source)
         if not self._users:
             raise ValueError(f"{source} is empty: nobody could log in (refusing to start)")
 
@@ -140,22 +207,40 @@ class HashedUsers:
         """
         self = cls.__new__(cls)
         self.source = source
-        self._users, self._dummy = _load_hashes(entries, source)
+        self._load(entries, source)
         if not self._users and not allow_empty:
             raise ValueError(f"{source} has no users: nobody could log in (refusing to start)")
         return self
+
+    def _load(self, entries: Iterable[tuple[str, str, str]], source: str) -> None:
+        self._users, self._pads, self._kind = _load_hashes(entries, source)
 
     def verify(self, username: str, password: str) -> str | None:
         """Return ``username`` if ``password`` matches its hash, else ``None``."""
         from .hashes import verify_password
 
+        secrets_: list[str | bytes] = [password]
+        if not password.isascii():
+            try:
+                secrets_.append(password.encode("latin-1"))
+            except UnicodeEncodeError:
+                pass
         hashed = self._users.get(username)
+        if hashed is not None:
+            for secret in secrets_:
+                if verify_password(secret, hashed):
+                    return username
+        # Pad the failure to one check of every kind in the store: the same
+        # work for an unknown user as for a known one of any scheme.
         if hashed is None:
-            # The same work as a real check, against a hash nobody knows the
-            # password of.
-            verify_password(password, self._dummy)
-            return None
-        return username if verify_password(password, hashed) else None
+            own = -1
+        else:
+            own = 0 if self._kind is None else self._kind.get(username, -1)
+        for secret in secrets_:
+            for kind, dummy in enumerate(self._pads):
+                if kind != own:
+                    verify_password(secret, dummy)
+        return None
 
     def has_user(self, username: str) -> bool:
         """Return whether ``username`` exists (for the failure log only)."""
@@ -168,26 +253,38 @@ class HashedUsers:
         return f"<HashedUsers {self.source}: {len(self._users)} users>"
 
 
+#: Kinds of hash cheaper than this share of the slowest are not padded for.
+_NEGLIGIBLE = 0.01
+#: A store with more kinds than this is padded for its slowest ones only.
+_MAX_PADS = 8
+
+
 def _load_hashes(
     entries: Iterable[tuple[str, str, str]], source: str
-) -> tuple[dict[str, str], str]:
-    """Check every hash; return username (NFC) -> hash, and the dummy hash.
+) -> tuple[dict[str, str], tuple[str, ...], dict[str, int] | None]:
+    """Check every hash; return username (NFC) -> hash, the pad hashes, and who is which.
 
-    The dummy is a hash of a random password in the store's most common
-    scheme and cost. Weak hashes are logged once per kind of weakness.
+    The pads are one dummy hash (a random password) per kind of hash in the
+    store, slowest first; the third value maps each user of a padded kind
+    to its index among the pads (``None`` for a store of one kind, where
+    every user is of kind 0). Weak hashes are logged once per weakness.
     """
     from .hashes import dummy_hash, hash_password, identify
 
     users: dict[str, str] = {}
+    kind_of: dict[str, tuple[str, int]] = {}
     weak: dict[str, list[str]] = {}
-    kinds: Counter[tuple[str, int]] = Counter()
+    work: dict[tuple[str, int], float] = {}
     sample: dict[tuple[str, int], str] = {}
     for username, hashed, where in entries:
         if not isinstance(username, str) or not isinstance(hashed, str):
             raise TypeError(f"{where}: usernames and hashes must be str")
-        if not username or ":" in username:
-            raise ValueError(f"{where}: {username!r} is not a valid username (empty or has ':')")
-        key = unicodedata.normalize("NFC", username)
+        if not is_username(username):
+            raise ValueError(
+                f"{where}: {username!r} is not a valid username "
+                "(empty, or has ':' or a control character)"
+            )
+        key = normalize(username)
         if key in users:
             raise ValueError(f"{where}: user {username!r} is listed twice")
         try:
@@ -197,8 +294,10 @@ def _load_hashes(
             raise ValueError(f"{where}: user {username!r}: {exc}") from None
         if info.weakness:
             weak.setdefault(info.weakness, []).append(key)
-        kinds[info.scheme, info.cost] += 1
-        sample.setdefault((info.scheme, info.cost), hashed)
+        kind = (info.scheme, info.cost)
+        work[kind] = info.work
+        sample.setdefault(kind, hashed)
+        kind_of[key] = kind
         users[key] = hashed
     for weakness, names in weak.items():
         shown = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
@@ -209,11 +308,26 @@ def _load_hashes(
             weakness,
             shown,
         )
-    if kinds:
-        dummy = dummy_hash(sample[kinds.most_common(1)[0][0]])
-    else:
-        dummy = hash_password(secrets.token_urlsafe(16))
-    return users, dummy
+    if not work:
+        return users, (hash_password(secrets.token_urlsafe(16)),), None
+    slowest = max(work.values())
+    kinds = sorted(
+        (k for k, w in work.items() if w >= slowest * _NEGLIGIBLE), key=lambda k: -work[k]
+    )
+    if len(kinds) > _MAX_PADS:
+        logger.warning(
+            "%s mixes %d kinds of password hash; failures are padded to the %d slowest "
+            "only (rehash the users with basicauth-wsgi passwd)",
+            source,
+            len(kinds),
+            _MAX_PADS,
+        )
+        kinds = kinds[:_MAX_PADS]
+    pads = tuple(dummy_hash(sample[k]) for k in kinds)
+    if len(work) == 1:
+        return users, pads, None
+    index = {k: i for i, k in enumerate(kinds)}
+    return users, pads, {u: index[k] for u, k in kind_of.items() if k in index}
 
 
 class CallableVerifier:

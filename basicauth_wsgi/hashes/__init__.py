@@ -114,8 +114,11 @@ def hash_password(password: str, scheme: str | None = None) -> str:
     return fmt.hasher(secret)
 
 
-def verify_password(password: str, hashed: str) -> bool:
+def verify_password(password: str | bytes, hashed: str) -> bool:
     """Return whether ``password`` matches the stored hash ``hashed``.
+
+    A ``str`` password is hashed as its UTF-8 bytes; ``bytes`` as they are
+    (the raw bytes of a latin-1 client, as Apache compares them).
 
     ``True`` for the right password, ``False`` for a wrong one (including a
     password that cannot be UTF-8 encoded, which no stored hash can match).
@@ -124,13 +127,16 @@ def verify_password(password: str, hashed: str) -> bool:
     ``MissingExtra``. Digests are compared with ``hmac.compare_digest``.
     bcrypt compares only the first 72 bytes of the password, as Apache does.
     """
-    if not isinstance(password, str):
+    if isinstance(password, bytes):
+        secret = password
+    elif isinstance(password, str):
+        try:
+            secret = password.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    else:
         raise TypeError(f"password must be str, not {type(password).__name__}")
     fmt, match, _ = parse(hashed)
-    try:
-        secret = password.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
     return fmt.check(secret, match)
 
 

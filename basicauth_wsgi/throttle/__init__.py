@@ -19,25 +19,29 @@ What each limit protects against, and what it cannot:
 - Memory is bounded by ``max_entries`` whatever the attacker sends; the least
   recently active keys are forgotten first.
 
-The counts live in a :class:`ThrottleStore`; the default keeps them in this
-process. A shared store (Redis, for many processes and hosts) implements the
-same four methods.
+The counts live in a :class:`ThrottleStore` (:mod:`.store`); the default,
+:class:`MemoryStore` (:mod:`.memory`), keeps them in this process, and
+:mod:`.redis` shares them between processes and hosts.
+
+Package layout: this module holds the arithmetic (slots, limits, keys,
+``Retry-After``), ``store`` the protocol every store implements, ``memory``
+and ``redis`` the stores.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import ipaddress
 import math
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
-__all__ = ["MemoryStore", "Throttle", "ThrottleStore", "Verdict"]
+from .memory import MemoryStore
+from .store import Reservation, ThrottleStore
+
+__all__ = ["MemoryStore", "Reservation", "Throttle", "ThrottleStore", "Ticket", "Verdict"]
 
 #: How long a successful login exempts its address from the user's limit.
 TRUSTED_FOR = 24 * 3600.0
@@ -47,6 +51,9 @@ TRUSTED_FOR = 24 * 3600.0
 #: "within window seconds", at most a tenth longer).
 SLOTS = 10
 
+#: Buckets a store keeps per key: the window's slots and the current one.
+SPAN = SLOTS + 1
+
 # Long usernames are hashed so that every key has a bounded size: an 8 KiB
 # header must not make a throttle entry 8 KiB.
 _MAX_KEY_TEXT = 64
@@ -54,110 +61,6 @@ _MAX_KEY_TEXT = 64
 # How many (client, user) pairs the throttle remembers having trusted
 # recently, to skip the store on every request (cleared when full).
 _REFRESH_MEMO = 4096
-
-
-class ThrottleStore(Protocol):
-    """Where a :class:`Throttle` keeps its counts.
-
-    Time is cut into numbered buckets (slots of ``window / 10`` seconds); a
-    store counts each key's failures per bucket and must remember at least
-    the last ``span`` buckets of a key. Every method may be called from many
-    threads (or processes, for a shared store) at once.
-    """
-
-    def counts(self, key: str, bucket: int, span: int) -> Sequence[int]:
-        """Return the failures of ``key`` in buckets ``bucket - span + 1`` .. ``bucket``.
-
-        Oldest first; an empty sequence when the key has none.
-        """
-        ...
-
-    def add(self, key: str, bucket: int, span: int) -> Sequence[int]:
-        """Count one failure of ``key`` in ``bucket``; return the new ``counts()``."""
-        ...
-
-    def trust(self, key: str, until: float) -> None:
-        """Remember ``key`` (a client and a user) as trusted until time ``until``."""
-        ...
-
-    def trusted(self, key: str, now: float) -> bool:
-        """Return whether ``key`` is trusted at time ``now``."""
-        ...
-
-
-class MemoryStore:
-    """The in-process :class:`ThrottleStore`: bounded, least recently used out first.
-
-    A key's bucket counts are packed into one int (16 bits a bucket, capped),
-    so an entry costs about 250 bytes with its key. ``max_entries`` bounds
-    the failure keys and, separately, the trusted (address, user) pairs; a
-    key that is read or written moves to the back of the queue, so an
-    attacker flooding one-off addresses cannot push out a key that is
-    blocked and still being tried.
-    """
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-            raise ValueError(f"max_entries must be a positive int, got {max_entries!r}")
-        self.max_entries = max_entries
-        # key -> (latest bucket << 16 * span) | counts, newest in the low bits.
-        self._counts: OrderedDict[str, int] = OrderedDict()
-        self._trusted: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _fields(packed: int | None, bucket: int, span: int) -> int:
-        """The counts as of ``bucket``: newest in the low 16 bits, 0 if none."""
-        if packed is None:
-            return 0
-        shift = bucket - (packed >> (16 * span))
-        if shift >= span:
-            return 0
-        # A clock that stepped back: count into the newest bucket we have.
-        shift = max(shift, 0)
-        mask = (1 << (16 * span)) - 1
-        return ((packed & mask) << (16 * shift)) & mask
-
-    @staticmethod
-    def _unpack(fields: int, span: int) -> list[int]:
-        return [(fields >> (16 * j)) & 0xFFFF for j in range(span - 1, -1, -1)]
-
-    def counts(self, key: str, bucket: int, span: int) -> Sequence[int]:
-        packed = self._counts.get(key)
-        if packed is None:
-            return ()
-        with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
-            self._counts.move_to_end(key)
-        fields = self._fields(packed, bucket, span)
-        return self._unpack(fields, span) if fields else ()
-
-    def add(self, key: str, bucket: int, span: int) -> Sequence[int]:
-        with self._lock:
-            packed = self._counts.get(key)
-            if packed is not None:
-                bucket = max(bucket, packed >> (16 * span))
-            fields = self._fields(packed, bucket, span)
-            newest = min((fields & 0xFFFF) + 1, 0xFFFF)
-            fields = (fields & ~0xFFFF) | newest
-            self._counts[key] = (bucket << (16 * span)) | fields
-            self._counts.move_to_end(key)
-            while len(self._counts) > self.max_entries:
-                self._counts.popitem(last=False)
-        return self._unpack(fields, span)
-
-    def trust(self, key: str, until: float) -> None:
-        with self._lock:
-            self._trusted[key] = until
-            self._trusted.move_to_end(key)
-            while len(self._trusted) > self.max_entries:
-                self._trusted.popitem(last=False)
-
-    def trusted(self, key: str, now: float) -> bool:
-        until = self._trusted.get(key)
-        return until is not None and until > now
-
-    def __len__(self) -> int:
-        return len(self._counts) + len(self._trusted)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -193,14 +96,31 @@ class Verdict(NamedTuple):
     limit: str  # "client" or "user"
 
 
+class Ticket(NamedTuple):
+    """An attempt counted by :meth:`Throttle.reserve`, to settle once checked."""
+
+    client: str
+    username: str | None
+    bucket: int
+    keys: tuple[tuple[str, int, str], ...]  # (store key, limit, "client" | "user")
+    counts: tuple[Sequence[int], ...]
+
+
+
+
 class Throttle:
-    """Counts authentication failures and blocks the keys that have too many.
+    """Counts authentication attempts and blocks the keys that have too many failures.
 
     A key (a client address, or an attempted username) with ``per_client``
     (resp. ``per_user``) failures within the last ``window`` seconds is
     blocked until enough of them age out; 0 disables that limit. Failures
     are counted in slots of a tenth of the window, so a failure may count
     for up to 10% longer than ``window``, never shorter.
+
+    An attempt is counted before its password is checked (:meth:`reserve`)
+    and taken back if it succeeds (:meth:`settle`), so however many requests
+    arrive at once, at most ``per_client`` passwords from one address (and
+    ``per_user`` for one username) are checked per window.
 
     ``clock`` returns seconds; the default is wall-clock time so that a
     shared store agrees across processes and hosts. ``max_entries`` sizes
@@ -230,21 +150,22 @@ class Throttle:
             store = MemoryStore(100_000 if max_entries is None else max_entries)
         elif max_entries is not None:
             raise ValueError("max_entries sizes the built-in store; bound your own store instead")
-        elif not all(
-            callable(getattr(store, name, None)) for name in ("counts", "add", "trust", "trusted")
-        ):
-            raise TypeError(f"store must implement ThrottleStore, got {store!r}")
+        elif not isinstance(store, ThrottleStore):
+            raise TypeError(
+                "store must implement ThrottleStore (peek, reserve, release, trust, trusted), "
+                f"got {store!r}"
+            )
         self.per_client = per_client
         self.per_user = per_user
         self.window = float(window)
         self.store: ThrottleStore = store
         self.clock = clock
         self._slot = self.window / SLOTS
-        # The built-in store's table, to answer "no failures anywhere" (the
-        # normal state of a server nobody attacks) without a lookup.
-        self._quiet = store._counts if isinstance(store, MemoryStore) else None
-        # (client, username) -> when to next refresh its trust in the store.
+        # (client, username) -> when to next refresh its trust in the store:
+        # pairs this process has seen log in, trusted without asking the store.
         self._refresh: dict[tuple[str, str], float] = {}
+
+    # -- arithmetic --------------------------------------------------------
 
     def _wait(self, counts: Sequence[int], limit: int, bucket: int, now: float) -> int:
         """Seconds until fewer than ``limit`` failures are left; 0 if already so."""
@@ -265,17 +186,19 @@ class Throttle:
                 return wait
         return 1  # pragma: no cover - remaining reaches 0 < limit above
 
-    def _check(self, key: str, limit: int) -> int:
+    def _peek(self, key: str, limit: int) -> int:
         now = self.clock()
         bucket = int(now // self._slot)
-        counts = self.store.counts(key, bucket, SLOTS + 1)
+        counts = self.store.peek(key, bucket, SPAN)
         return self._wait(counts, limit, bucket, now) if counts else 0
 
+    # -- the request path --------------------------------------------------
+
     def check_client(self, client: str) -> Verdict | None:
-        """Return a :class:`Verdict` if ``client`` is blocked, else ``None``."""
-        if not self.per_client or (self._quiet is not None and not self._quiet):
+        """Return a :class:`Verdict` if ``client`` is blocked (as known here), else ``None``."""
+        if not self.per_client:
             return None
-        wait = self._check(client_key(client), self.per_client)
+        wait = self._peek(client_key(client), self.per_client)
         return Verdict(wait, "client") if wait else None
 
     def check_user(self, client: str, username: str) -> Verdict | None:
@@ -284,49 +207,119 @@ class Throttle:
         An address where the user logged in during the last 24 hours is
         exempt: an attacker cannot lock a user out of where they work.
         """
-        if not self.per_user or (self._quiet is not None and not self._quiet):
+        if not self.per_user:
             return None
-        wait = self._check(user_key(username), self.per_user)
-        if wait and not self.store.trusted(self._trust_key(client, username), self.clock()):
+        wait = self._peek(user_key(username), self.per_user)
+        if wait and not self.trusts(client, username, ask_store=True):
             return Verdict(wait, "user")
         return None
 
-    def failure(self, client: str, username: str | None) -> tuple[Verdict, ...]:
-        """Count a failed attempt; return the verdicts of the keys it just blocked.
+    def trusts(self, client: str, username: str, *, ask_store: bool = False) -> bool:
+        """Return whether ``client`` logged in as ``username`` within the last 24 hours.
 
-        Only the failure that crosses a limit returns a verdict (one per key
-        it blocked), so the caller can log each block once, not once per
-        refused request.
+        From what this process has seen, and with ``ask_store`` from the
+        store too (which may do I/O).
         """
-        now = self.clock()
-        bucket = int(now // self._slot)
-        crossed = []
-        keys = []
+        if self._refresh.get((client, username), 0.0) > self.clock() - TRUSTED_FOR + 3600:
+            return True
+        return ask_store and self.store.trusted(self._trust_key(client, username), self.clock())
+
+    def reserve(self, client: str, username: str | None) -> Ticket | Verdict:
+        """Count an attempt before its password is checked; a :class:`Verdict` if blocked.
+
+        A blocked attempt counts nothing. Settle the ticket with
+        :meth:`settle` once the password is checked.
+        """
+        keys: list[tuple[str, int, str]] = []
         if self.per_client:
             keys.append((client_key(client), self.per_client, "client"))
         if self.per_user and username is not None:
             keys.append((user_key(username), self.per_user, "user"))
-        for key, limit, kind in keys:
-            counts = self.store.add(key, bucket, SLOTS + 1)
-            if sum(counts) == limit:
-                crossed.append(Verdict(self._wait(counts, limit, bucket, now), kind))
-        return tuple(crossed)
+        now = self.clock()
+        bucket = int(now // self._slot)
+        if not keys:
+            return Ticket(client, username, bucket, (), ())
+        exempt = username is not None and self.trusts(client, username)
+        limits = [(key, 0 if kind == "user" and exempt else limit) for key, limit, kind in keys]
+        result = self.store.reserve(limits, bucket, SPAN)
+        if result.blocked is not None and keys[result.blocked][2] == "user" and not exempt:
+            assert username is not None
+            if self.trusts(client, username, ask_store=True):
+                limits = [(key, 0 if kind == "user" else limit) for key, limit, kind in keys]
+                result = self.store.reserve(limits, bucket, SPAN)
+        if result.blocked is not None:
+            _, limit, kind = keys[result.blocked]
+            wait = self._wait(result.counts[0], limit, bucket, now)
+            return Verdict(max(wait, 1), kind)
+        return Ticket(client, username, bucket, tuple(keys), result.counts)
+
+    def settle(self, ticket: Ticket, ok: bool) -> tuple[Verdict, ...]:
+        """Settle a reserved attempt: take it back if ``ok``, else keep it counted.
+
+        A success also trusts the (client, username) pair for 24 hours.
+        A failure returns the verdicts of the keys it just blocked (one per
+        key, only from the failure that crosses a limit), so the caller can
+        log each block once, not once per refused request.
+        """
+        if ok:
+            trust = self._due_trust(ticket.client, ticket.username)
+            if ticket.keys or trust is not None:
+                self.store.release(
+                    [key for key, _, _ in ticket.keys],
+                    ticket.bucket,
+                    SPAN,
+                    trust,
+                    self.clock() + TRUSTED_FOR,
+                )
+            return ()
+        now = self.clock()
+        return tuple(
+            Verdict(self._wait(counts, limit, ticket.bucket, now), kind)
+            for (_, limit, kind), counts in zip(ticket.keys, ticket.counts)
+            if sum(counts) == limit
+        )
+
+    def cancel(self, ticket: Ticket) -> None:
+        """Take back a reserved attempt that was neither a success nor a failure."""
+        if ticket.keys:
+            self.store.release(
+                [key for key, _, _ in ticket.keys], ticket.bucket, SPAN, None, 0.0
+            )
 
     def success(self, client: str, username: str) -> None:
-        """Remember that ``client`` logged in as ``username`` (exempt from the user limit)."""
-        if not self.per_user:
-            return
+        """Remember that ``client`` logged in as ``username`` (exempt from the user limit).
+
+        For a login the throttle did not count (a cached success); at most
+        one store call per pair an hour.
+        """
+        trust = self._due_trust(client, username)
+        if trust is not None:
+            self.store.trust(trust, self.clock() + TRUSTED_FOR)
+
+    def failure(self, client: str, username: str | None) -> tuple[Verdict, ...]:
+        """Count a failure whatever the limits; return the verdicts of the keys it blocked."""
+        keys: list[tuple[str, int, str]] = []
+        if self.per_client:
+            keys.append((client_key(client), self.per_client, "client"))
+        if self.per_user and username is not None:
+            keys.append((user_key(username), self.per_user, "user"))
+        bucket = int(self.clock() // self._slot)
+        counts = self.store.reserve([(key, 0) for key, _, _ in keys], bucket, SPAN).counts
+        return self.settle(Ticket(client, username, bucket, tuple(keys), counts), False)
+
+    def _due_trust(self, client: str, username: str | None) -> str | None:
+        """The trust key to (re)write in the store now, or ``None`` if not due."""
+        if not self.per_user or username is None:
+            return None
         now = self.clock()
         pair = (client, username)
         # Refresh at most once an hour per pair, not on every request.
         if self._refresh.get(pair, 0.0) > now:
-            return
-        key = self._trust_key(client, username)
-        if not self.store.trusted(key, now + TRUSTED_FOR - 3600):
-            self.store.trust(key, now + TRUSTED_FOR)
+            return None
         if len(self._refresh) >= _REFRESH_MEMO:
             self._refresh.clear()
         self._refresh[pair] = now + 3600
+        return self._trust_key(client, username)
 
     @staticmethod
     def _trust_key(client: str, username: str) -> str:

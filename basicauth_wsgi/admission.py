@@ -1,0 +1,128 @@
+"""Admission control: how many password checks may run at once.
+
+A bcrypt check costs a quarter of a CPU-second; a flood of guesses would
+queue every request behind them, logged-in users included. :class:`CheckSlots`
+bounds the checks the cache cannot answer: a request that finds every slot
+busy waits a moment, then is refused (503) before any password is checked.
+One extra slot is kept for (address, user) pairs the throttle trusts, so a
+password-spraying flood cannot keep a known user from logging in again::
+
+    slots = CheckSlots(4, logger=logger)
+    slot = slots.acquire(trusted=False, timeout=0.05)
+    if slot:
+        try:
+            ...  # check the password
+        finally:
+            slots.release(slot)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+__all__ = ["GENERAL", "TRUSTED", "CheckSlots", "default_slots"]
+
+#: What :meth:`CheckSlots.acquire` hands out: no slot, a general one, the trusted one.
+NONE, GENERAL, TRUSTED = 0, 1, 2
+
+
+def default_slots() -> int:
+    """The default ``max_concurrent_checks``: the CPUs this process may use, at least 2."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(2, cpus)
+
+
+class CheckSlots:
+    """``limit`` slots for password checks, plus one for trusted pairs.
+
+    Overload is logged once when it starts (the first refusal) and once when
+    it ends (the first check admitted after refusals, with the count
+    refused), so a flood cannot flood the log.
+    """
+
+    __slots__ = ("_busy", "_changed", "_overloaded", "_refused", "_trusted_busy", "limit", "logger")
+
+    def __init__(self, limit: int, *, logger: logging.Logger | logging.LoggerAdapter[object]) -> None:
+        self.limit = limit
+        self.logger = logger
+        self._busy = 0
+        self._trusted_busy = False
+        self._changed = threading.Condition(threading.Lock())
+        self._refused = 0
+        self._overloaded = False
+
+    def _take(self, trusted: bool) -> int:
+        if self._busy < self.limit:
+            self._busy += 1
+            return GENERAL
+        if trusted and not self._trusted_busy:
+            self._trusted_busy = True
+            return TRUSTED
+        return NONE
+
+    def acquire(self, trusted: bool, timeout: float) -> int:
+        """Take a slot, waiting at most ``timeout`` seconds; 0 (falsy) if none came free."""
+        with self._changed:
+            slot = self._take(trusted)
+            if not slot and timeout > 0:
+                deadline = time.monotonic() + timeout
+                while not slot:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not self._changed.wait(remaining):
+                        slot = self._take(trusted)
+                        break
+                    slot = self._take(trusted)
+            self._account(slot)
+        return slot
+
+    def try_acquire(self, trusted: bool) -> int:
+        """Take a slot if one is free now, else 0; refusals are not counted."""
+        with self._changed:
+            slot = self._take(trusted)
+            if slot:
+                self._account(slot)
+            return slot
+
+    def refuse(self) -> None:
+        """Count a request refused after waiting elsewhere (an event loop)."""
+        with self._changed:
+            self._account(NONE)
+
+    def _account(self, slot: int) -> None:
+        if not slot:
+            self._refused += 1
+            if not self._overloaded:
+                self._overloaded = True
+                self.logger.warning(
+                    "overloaded: all %d password check slots busy; answering 503", self.limit
+                )
+        elif self._overloaded:
+            self.logger.warning(
+                "overload over: %d request(s) refused with 503 meanwhile", self._refused
+            )
+            self._overloaded = False
+            self._refused = 0
+
+    def release(self, slot: int) -> None:
+        """Give back a slot from :meth:`acquire`."""
+        with self._changed:
+            if slot == TRUSTED:
+                self._trusted_busy = False
+            elif slot == GENERAL:
+                self._busy -= 1
+            # All waiters: a freed trusted slot is for a trusted one only.
+            self._changed.notify_all()
+
+    @property
+    def busy(self) -> int:
+        """Checks running now."""
+        return self._busy + self._trusted_busy
+
+    def __repr__(self) -> str:
+        return f"<CheckSlots {self.busy}/{self.limit}+1 busy>"

@@ -1,0 +1,107 @@
+"""The ``basicauth-wsgi`` command line.
+
+- ``serve`` (:mod:`.serve`): a protected application with waitress: the
+  example API, or any WSGI application with ``--app`` (``python serve.py``
+  and ``python -m basicauth_wsgi serve`` end here too);
+- ``passwd FILE USER``, ``check FILE USER``, ``audit FILE`` (:mod:`.passwd`):
+  htpasswd files.
+
+:func:`main` takes ``argv``, the environment, the streams, the password
+prompt and the serve function as parameters and returns an exit code, so
+tests call it directly::
+
+    main(["serve", "--port", "0"], environ={}, serve=fake_serve)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, NoReturn, TextIO
+
+from .. import __version__
+from . import passwd
+from .serve import DEFAULT_THREADS, ServeConfig, add_parser, bind, config_from, configure_logging
+from .serve import serve as serve_with_waitress
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+__all__ = ["DEFAULT_THREADS", "ServeConfig", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="basicauth-wsgi",
+        description="HTTP Basic authentication for WSGI applications.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_parser(commands)
+    passwd.add_parsers(commands)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    stdin: TextIO | None = None,
+    ask: Callable[[str], str] = getpass.getpass,
+    serve: Callable[[WSGIApplication, ServeConfig, TextIO], None] = serve_with_waitress,
+) -> int:
+    """Run the command line; return the exit code (2 for bad usage or an error)."""
+    environ = os.environ if environ is None else environ
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    stdin = sys.stdin if stdin is None else stdin
+    parser = _parser()
+    args = parser.parse_args(argv)
+    prog = f"{parser.prog} {args.command}"
+    if args.command != "serve":
+        try:
+            return passwd.run(args, stdin, stdout, ask)
+        except passwd.Failed as exc:
+            stderr.write(f"{prog}: error: {exc}\n")
+            return exc.code
+        except KeyboardInterrupt:
+            stderr.write(f"\n{prog}: interrupted; nothing was changed\n")
+            return 130
+        except OSError as exc:
+            stderr.write(f"{prog}: error: {exc}\n")
+            return 2
+
+    from ..accesslog import AccessLog
+    from ..example.serve import build_app
+
+    config: ServeConfig | None = None
+    try:
+        config = config_from(args, environ)
+        configure_logging(stdout, stderr, config.access_log)
+        # The port first: a busy one fails before a password is generated.
+        if serve is serve_with_waitress:
+            config = dataclasses.replace(config, listener=bind(config))
+        app = build_app(config, stdout)
+    except (ValueError, OSError) as exc:
+        if config is not None and config.listener is not None:
+            config.listener.close()
+        stderr.write(f"{prog}: error: {exc}\n")
+        return 2
+    if config.access_log:
+        app = AccessLog(app, logging.getLogger("basicauth_wsgi.access"))
+    serve(app, config, stdout)
+    return 0

@@ -1,0 +1,499 @@
+"""The order of checks, once, for every front door.
+
+This is the security property of the product: which request reaches the
+application, and which gets which refusal. It knows no transport (no
+``environ``, no ``start_response``, no ASGI messages): the WSGI middleware
+and the ASGI adapter hand it the few facts of a request and turn the
+decision it returns into a response::
+
+    gate = Gate(users, exclude=["/health"])
+    decision = gate.decide(header, client, method, path, https, preflight)
+    if decision is PUBLIC: ...                       # let through, no user
+    elif isinstance(decision, Refusal): ...          # answer decision.page
+    else: decision.username, decision.principal      # authenticated
+
+The checks, in order: public path, CORS preflight, HTTPS, the header, the
+client's throttle, the cache, parsing, the user's throttle, a check slot,
+counting the attempt, verification, rules. Every refusal goes through
+:meth:`Gate._log`, the one place that writes refusal lines (and where a
+metrics hook would go).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+from .admission import CheckSlots, default_slots
+from .cache import CachedResult, VerificationCache, bind_results
+from .header import build_challenge, split_credentials
+from .options import check_keywords
+from .paths import PathList, path_readings, quote_path
+from .responses import ErrorPage
+from .rules import Groups, Rule, as_groups
+from .throttle import Throttle, Ticket, Verdict
+from .verifiers import as_verifier, capabilities
+
+__all__ = ["PUBLIC", "Gate", "Grant", "Pending", "Refusal"]
+
+# The one logger of the library; fail2ban-style tools read its WARNING lines.
+default_logger = logging.getLogger("basicauth_wsgi")
+
+#: How long a request waits for a free check slot before its 503.
+SLOT_WAIT = 0.05
+
+UNAUTHORIZED_MESSAGE = (
+    "This resource requires a username and password (HTTP Basic authentication)."
+)
+
+
+class _Public:
+    """The decision for a request that needs no credentials."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PUBLIC"
+
+
+#: Let the request through without authentication (a public path or a CORS preflight).
+PUBLIC = _Public()
+#: Let a CORS preflight through: only its status and CORS headers reach the client.
+PREFLIGHT = _Public()
+
+#: An authenticated request: ``username`` and ``principal`` (a cached result).
+Grant = CachedResult
+
+
+class Refusal(NamedTuple):
+    """A request that does not reach the application, and the page that answers it."""
+
+    status: int  # 401, 403, 429, 500 or 503
+    page: ErrorPage
+    headers: tuple[tuple[str, str], ...]
+    reason: str
+
+
+class Pending:
+    """A password the cache could not answer: to be checked, maybe in a worker thread.
+
+    From :meth:`Gate.begin`; ``trusted`` says whether the (client, user) pair
+    may use the extra check slot. ``slot`` is set by :meth:`Gate.admit`.
+    """
+
+    __slots__ = ("client", "header", "method", "password", "path", "slot", "ticket", "trusted",
+                 "username")
+
+    def __init__(
+        self,
+        header: str,
+        client: str,
+        method: str,
+        path: str,
+        username: str,
+        password: str,
+        ticket: object,
+        trusted: bool,
+    ) -> None:
+        self.header, self.client, self.method, self.path = header, client, method, path
+        self.username, self.password, self.ticket, self.trusted = (
+            username,
+            password,
+            ticket,
+            trusted,
+        )
+        self.slot = 0
+
+
+Decision = _Public | Refusal | CachedResult
+
+
+class _Default:
+    """The "not given" marker for options whose default depends on others."""
+
+    def __repr__(self) -> str:
+        return "<default>"
+
+
+DEFAULT: Any = _Default()
+
+
+def is_loopback(address: str) -> bool:
+    """Return whether ``address`` (a client address) is a loopback address."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+class Gate:
+    """Decides, for the facts of one request, whether it reaches the application.
+
+    Takes the options of :class:`~basicauth_wsgi.BasicAuth` that decide
+    (not those of a transport) and validates every one; a bad one is a
+    ``ValueError`` or ``TypeError`` naming it. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        users: object,
+        *,
+        realm: str = "Restricted area",
+        exclude: Iterable[str] = (),
+        include: Iterable[str] | None = None,
+        allow_cors_preflight: bool = False,
+        rules: Iterable[Rule] = (),
+        groups: Mapping[str, Iterable[str]] | Groups | None = None,
+        throttle: Throttle | None = DEFAULT,
+        cache: VerificationCache | None = DEFAULT,
+        max_concurrent_checks: int | None = DEFAULT,
+        require_https: bool = False,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_concurrent_checks is DEFAULT:
+            max_concurrent_checks = default_slots()
+        check_keywords(
+            {
+                "realm": realm,
+                "allow_cors_preflight": allow_cors_preflight,
+                "require_https": require_https,
+                "max_concurrent_checks": max_concurrent_checks,
+            }
+        )
+        self.verifier = as_verifier(users)
+        self._verify = self.verifier.verify
+        caps = capabilities(self.verifier)
+        self._has_user = caps.has_user
+        if cache is DEFAULT:
+            cache = VerificationCache() if caps.cache_by_default else None
+        if cache is not None and not isinstance(cache, VerificationCache):
+            raise TypeError(f"cache must be a VerificationCache or None, got {cache!r}")
+        self.cache = cache
+        self.results = bind_results(cache, caps.generation, caps.secrets_in_memory)
+        try:
+            self.challenge = build_challenge(realm)
+        except ValueError as exc:
+            raise ValueError(f"realm: {exc}") from None
+        self.realm = realm
+        self.exclude = PathList(exclude, option="exclude")
+        if "/" in self.exclude.patterns:
+            raise ValueError("exclude: '/' would leave every path public")
+        self.include = None if include is None else PathList(include, option="include")
+        if self.include is not None and not self.include:
+            raise ValueError("include is empty: it would protect nothing (omit it to protect all)")
+        self.allow_cors_preflight = allow_cors_preflight
+        self.require_https = require_https
+        if logger is not None and not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
+            raise TypeError(f"logger must be a logging.Logger, got {logger!r}")
+        self.logger = logger if logger is not None else default_logger
+        if throttle is DEFAULT:
+            throttle = Throttle()
+        if throttle is not None and not isinstance(throttle, Throttle):
+            raise TypeError(f"throttle must be a Throttle or None, got {throttle!r}")
+        self.throttle = throttle
+        if isinstance(rules, (str, Rule)):
+            raise TypeError(f"rules must be a list of Rule, got {rules!r}")
+        self.rules = tuple(rules)
+        for rule in self.rules:
+            if not isinstance(rule, Rule):
+                raise TypeError(f"rules must be a list of Rule, got {rule!r}")
+        self.groups = None if groups is None else as_groups(groups)
+        named = sorted({g for rule in self.rules for g in rule.groups})
+        if named and self.groups is None:
+            raise ValueError(f"rules name groups {named} but no groups were given")
+        missing = [g for g in named if self.groups is not None and g not in self.groups]
+        if missing:
+            raise ValueError(f"rules name groups that do not exist: {missing}")
+        #: With no path lists every path is protected: adapters skip path work.
+        self.path_lists = bool(self.exclude) or self.include is not None
+        for rule in self.rules:
+            if not self.protects(rule.path):
+                raise ValueError(
+                    f"{rule!r} is for a public path (see exclude/include): it would never apply"
+                )
+        #: Whether decisions need the request path at all.
+        self.needs_path = self.path_lists or bool(self.rules)
+        self.slots = (
+            None
+            if max_concurrent_checks is None
+            else CheckSlots(max_concurrent_checks, logger=self.logger)
+        )
+        self._clock = clock
+        self._store_error_logged = -1e9
+
+        self.page_401 = ErrorPage(
+            401, "unauthorized", UNAUTHORIZED_MESSAGE, [("WWW-Authenticate", self.challenge)]
+        )
+        page_https = ErrorPage(
+            403, "https_required", "HTTPS required: credentials must not travel in clear text."
+        )
+        self._page_500 = ErrorPage(
+            500, "internal_error", "The server could not check your credentials; try again later."
+        )
+        self._page_403 = ErrorPage(
+            403, "forbidden", "You are authenticated, but not allowed to do this."
+        )
+        self._page_429 = ErrorPage(
+            429, "too_many_requests", "Too many failed login attempts; try again later."
+        )
+        self._page_503 = ErrorPage(
+            503, "unavailable", "The server is too busy to check passwords; try again shortly."
+        )
+        self._missing = Refusal(401, self.page_401, (), "missing")
+        self._https = Refusal(403, page_https, (), "https_required")
+        self._busy = Refusal(503, self._page_503, (("Retry-After", "1"),), "overloaded")
+
+    # -- the order of checks -------------------------------------------------
+
+    def decide(
+        self, header: str | None, client: str, method: str, path: str, https: bool,
+        preflight: bool,
+    ) -> Decision:
+        """Decide one request, checking its password here if need be (blocking)."""
+        step = self.begin(header, client, method, path, https, preflight)
+        if step.__class__ is not Pending:
+            return step  # type: ignore[return-value]
+        pending: Pending = step  # type: ignore[assignment]
+        if not self.admit(pending, SLOT_WAIT):
+            return self._busy
+        try:
+            return self.check(pending)
+        finally:
+            self.leave(pending)
+
+    def begin(
+        self, header: str | None, client: str, method: str, path: str, https: bool,
+        preflight: bool,
+    ) -> Decision | Pending:
+        """Everything up to the password check; never blocks, never hashes.
+
+        ``path`` is the full request path as the server decoded it (WSGI's
+        ``SCRIPT_NAME + PATH_INFO``); ``client`` the peer address (``"-"``
+        if unknown); ``preflight`` whether this is an ``OPTIONS`` request
+        with ``Origin`` and ``Access-Control-Request-Method``.
+        """
+        if self.path_lists and not self.protects(path):
+            return PUBLIC
+        if preflight and self.allow_cors_preflight:
+            # Fetch §3.7: a CORS preflight never carries credentials, so
+            # challenging it would break every cross-origin client.
+            return PREFLIGHT
+        if self.require_https and not https and not is_loopback(client):
+            return self._https
+        if header is None:
+            # Not a failure: browsers ask first, then prompt (RFC 9110 §11.6.1).
+            # No password to check either, so the throttle has nothing to save.
+            return self._missing
+        throttle = self.throttle
+        try:
+            if throttle is not None:
+                verdict = throttle.check_client(client)
+                if verdict is not None:
+                    return self._blocked(verdict)
+            # The header, not the parsed credentials, is the key: a hit skips
+            # parsing as well as the hash check.
+            hit, ticket = self.results.lookup(header) if self.results is not None else (None, None)
+            if hit is not None:
+                if hit.principal is None:
+                    return self._counted(client, hit.username, method, path)
+                if throttle is not None:
+                    if not throttle.trusts(client, hit.username):
+                        verdict = throttle.check_user(client, hit.username)
+                        if verdict is not None:
+                            return self._blocked(verdict)
+                    throttle.success(client, hit.username)
+                return self._grant(hit, client, method, path)
+            credentials = split_credentials(header)
+            if credentials is None:
+                basic = header.lstrip()[:6].lower() == "basic "
+                return self._counted(client, None, method, path,
+                                     "malformed" if basic else "unsupported_scheme")
+            username, password = credentials
+            trusted = False
+            if throttle is not None:
+                # Before the password is checked: a blocked key costs no CPU.
+                verdict = throttle.check_user(client, username)
+                if verdict is not None:
+                    return self._blocked(verdict)
+                trusted = throttle.trusts(client, username)
+        except Exception:
+            return self._store_failed()
+        return Pending(header, client, method, path, username, password, ticket, trusted)
+
+    def admit(self, pending: Pending, timeout: float) -> bool:
+        """Take a check slot for ``pending``, waiting at most ``timeout`` seconds."""
+        if self.slots is None:
+            return True
+        pending.slot = self.slots.acquire(pending.trusted, timeout)
+        return bool(pending.slot)
+
+    def leave(self, pending: Pending) -> None:
+        """Give back the check slot :meth:`admit` took."""
+        if self.slots is not None and pending.slot:
+            self.slots.release(pending.slot)
+            pending.slot = 0
+
+    @property
+    def overloaded(self) -> Refusal:
+        """The 503 for a request that found no check slot in time."""
+        return self._busy
+
+    def check(self, pending: Pending) -> Decision:
+        """Count the attempt, check the password, settle the count: the slow part."""
+        throttle, username, client = self.throttle, pending.username, pending.client
+        ticket: Ticket | None = None
+        if throttle is not None:
+            try:
+                reserved = throttle.reserve(client, username)
+            except Exception:
+                return self._store_failed()
+            if reserved.__class__ is Verdict:
+                return self._blocked(reserved)  # type: ignore[arg-type]
+            ticket = reserved  # type: ignore[assignment]
+        try:
+            result = self._verify(username, pending.password)
+        except Exception:
+            self.logger.exception(
+                "verifier raised: user=%r client=%s path=%s", username, client,
+                quote_path(pending.path),
+            )
+            if ticket is not None:
+                self._settle(ticket, None)
+            return Refusal(500, self._page_500, (), "verifier_raised")
+        principal = (username if result is True else result) if result else None
+        if self.results is not None:
+            self.results.remember(pending.ticket, username, principal)
+        if principal is None:
+            blocked = self._settle(ticket, False) if ticket is not None else ()
+            return self._failed(client, username, self._reason(username), pending.path, blocked)
+        if ticket is not None:
+            self._settle(ticket, True)
+        return self._grant(CachedResult(username, principal, 0.0), client, pending.method,
+                           pending.path)
+
+    # -- steps -------------------------------------------------------------------
+
+    def protects(self, path: str) -> bool:
+        """Return whether any reading of ``path`` needs credentials."""
+        include, exclude = self.include, self.exclude
+        for reading in path_readings(path):
+            if (include is None or include.matches(reading)) and not exclude.matches(reading):
+                return True
+        return False
+
+    def _grant(self, hit: CachedResult, client: str, method: str, path: str) -> Decision:
+        if self.rules and not self._authorized(hit.username, method, path):
+            self._log(
+                "authorization refused: user=%r client=%s method=%s path=%s",
+                hit.username, client, method or "-", quote_path(path),
+            )
+            return Refusal(403, self._page_403, (), "forbidden")
+        return hit
+
+    def _authorized(self, username: str, method: str, path: str) -> bool:
+        """The first rule matching the path and method decides; no match allows.
+
+        As for ``exclude``, every reading of the path must allow it.
+        """
+        # Frameworks upper-case the method before dispatching (werkzeug and
+        # Django do), so "delete" must meet a DELETE rule.
+        method = (method or "GET").upper()
+        for reading in path_readings(path):
+            for rule in self.rules:
+                if rule.matches(reading, method):
+                    if not rule.allows(username, self.groups):
+                        return False
+                    break
+        return True
+
+    def _counted(
+        self, client: str, username: str | None, method: str, path: str,
+        reason: str | None = None,
+    ) -> Refusal:
+        """A failure known without a password check (cached, or a malformed header)."""
+        blocked: tuple[Verdict, ...] = ()
+        if self.throttle is not None:
+            reserved = self.throttle.reserve(client, username)
+            if reserved.__class__ is Verdict:
+                return self._blocked(reserved)  # type: ignore[arg-type]
+            blocked = self._settle(reserved, False)  # type: ignore[arg-type]
+        if reason is None:
+            reason = self._reason(username) if username is not None else "malformed"
+        return self._failed(client, username, reason, path, blocked)
+
+    def _settle(self, ticket: Ticket, ok: bool | None) -> tuple[Verdict, ...]:
+        """Settle a counted attempt: ``True`` success, ``False`` failure, ``None`` neither."""
+        assert self.throttle is not None
+        try:
+            if ok is None:
+                self.throttle.cancel(ticket)
+                return ()
+            return self.throttle.settle(ticket, ok)
+        except Exception:
+            # The password was checked; a store that fails to record the
+            # outcome costs a refund or a trust, never the answer.
+            self._log_store_error()
+            return ()
+
+    def _reason(self, username: str) -> str:
+        if self._has_user is None:
+            return "invalid_credentials"
+        try:
+            return "wrong_password" if self._has_user(username) else "unknown_user"
+        except Exception:
+            return "invalid_credentials"
+
+    def _blocked(self, verdict: Verdict) -> Refusal:
+        # RFC 6585 §4: 429 with Retry-After; no challenge, since retrying
+        # with other credentials now would not help. Not logged: the block
+        # was logged once when it began.
+        return Refusal(429, self._page_429, (("Retry-After", str(verdict.retry_after)),),
+                       f"{verdict.limit}_limit")
+
+    def _store_failed(self) -> Refusal:
+        self._log_store_error()
+        return self._busy
+
+    def _log_store_error(self) -> None:
+        # Once a minute at most, with the traceback: a store outage must not
+        # flood the log with one line per request.
+        now = self._clock()
+        if now - self._store_error_logged >= 60:
+            self._store_error_logged = now
+            self.logger.exception("throttle store failed; answering 503 until it recovers")
+
+    # -- the one place that writes refusal lines ------------------------------------
+
+    def _failed(
+        self, client: str, username: str | None, reason: str, path: str,
+        blocked: tuple[Verdict, ...],
+    ) -> Refusal:
+        # One line per failure, in a fixed shape fail2ban can match. repr()
+        # escapes CR/LF and every other non-printable character, so a
+        # username cannot forge a log line; the path is percent-encoded.
+        shown = quote_path(path)
+        self._log(
+            "authentication failed: user=%r client=%s reason=%s path=%s",
+            username, client, reason, shown,
+        )
+        for verdict in blocked:
+            # Once, when the key becomes blocked; the 429s that follow are
+            # not logged, so an attack cannot flood the log.
+            self._log(
+                "authentication blocked: user=%r client=%s reason=%s_limit path=%s",
+                username, client, verdict.limit, shown,
+            )
+        return Refusal(401, self.page_401, (), reason)
+
+    def _log(self, message: str, *args: object) -> None:
+        self.logger.warning(message, *args)
+
+    def __repr__(self) -> str:
+        return f"<Gate realm={self.realm!r} verifier={self.verifier!r}>"

@@ -1,0 +1,98 @@
+"""Assembling the protected example: the API behind BasicAuth, users included.
+
+``serve`` (without ``--app``) and ``from_env`` build the same application
+here. Without a users file, user ``admin`` gets a random password, kept
+hashed in ``admin.htpasswd`` beside the database; the process that creates
+that file prints the password once, and every other worker and every later
+start uses the same file::
+
+    app = build_app(ServeConfig(db="subscribers.db"), sys.stdout)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import TYPE_CHECKING, TextIO
+
+from ..htpasswd import HtpasswdFile, create_htpasswd
+from ..middleware import BasicAuth
+from ..rules import Rule
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+    from ..cli.serve import ServeConfig
+
+__all__ = ["ADMIN_FILE", "PUBLIC_PATHS", "admin_users", "build_app"]
+
+PUBLIC_PATHS = ("/health",)
+
+#: The generated users file, beside the database.
+ADMIN_FILE = "admin.htpasswd"
+
+
+def admin_users(db: str, stdout: TextIO) -> HtpasswdFile:
+    """The users file of user ``admin``, created with a random password if missing.
+
+    Created atomically with ``O_EXCL`` and mode 0600, so of several workers
+    starting at once exactly one creates it and prints
+    ``admin password: <password>``; the others, and every later start, print
+    where the file is and how to reset the password.
+    """
+    from ..hashes import hash_password
+
+    path = os.path.join(os.path.dirname(os.path.abspath(db)), ADMIN_FILE)
+    password = secrets.token_urlsafe(18)
+    if create_htpasswd(path, {"admin": hash_password(password)}):
+        stdout.write(f"admin password: {password}\n")
+    else:
+        stdout.write(
+            f"users: {path} (reset the admin password with "
+            f"`basicauth-wsgi passwd {path} admin`, or delete the file to get a new one)\n"
+        )
+    stdout.flush()
+    return HtpasswdFile(path)
+
+
+def build_app(config: ServeConfig, stdout: TextIO) -> WSGIApplication:
+    """Return the protected example API (or ``config.app``) for ``config``, no access log.
+
+    Users come from ``htpasswd`` or ``users``; the example API without either
+    gets the generated ``admin`` (see :func:`admin_users`); ``--app`` without
+    either is a ``ValueError``. With a group file, only members of its
+    ``admin`` group may delete subscribers.
+    """
+    kwargs = config.middleware_kwargs(require_users=config.app is not None)
+    if config.app is not None:
+        from ..cli.serve import load_app
+
+        return BasicAuth(load_app(config.app), **kwargs)
+    from .api import create_app
+
+    if "users" not in kwargs:
+        kwargs["users"] = admin_users(config.db, stdout)
+    kwargs.setdefault("exclude", PUBLIC_PATHS)
+    if "groups" in kwargs:
+        kwargs.setdefault(
+            "rules", [Rule("/api/v1/subscribers/", methods=["DELETE"], groups=["admin"])]
+        )
+    return BasicAuth(create_app(config.db), **kwargs)
+
+
+def from_env() -> WSGIApplication:
+    """Return the protected API configured from the environment (SPEC §8).
+
+    For ``waitress-serve --call basicauth_wsgi.app:from_env`` and
+    ``gunicorn 'basicauth_wsgi.app:from_env()'``. Reads ``BASICAUTH_DB`` and
+    the ``BASICAUTH_*`` middleware variables; a bad value raises
+    ``ValueError`` naming the variable.
+    """
+    import argparse
+    import sys
+
+    from ..cli.serve import config_from
+
+    args = argparse.Namespace(access_log=False)
+    config = config_from(args, os.environ)
+    return build_app(config, sys.stdout)

@@ -1,0 +1,397 @@
+"""The one option table: every ``BasicAuth`` option, for every way it can be given.
+
+Each option is one row: its keyword, how a string becomes its value, and its
+help. From the row come the Python keyword check (a wrong type is a
+``TypeError`` naming the option), the PasteDeploy ini key (the keyword
+itself), the environment variable (``BASICAUTH_`` + the keyword in capitals)
+and the ``serve`` flag (``--`` + the keyword with dashes). Adding an option
+is one row here plus its behaviour::
+
+    kwargs = from_strings({"htpasswd": "/etc/users", "exclude": "/health /static/"})
+    kwargs = from_environ(os.environ)          # BASICAUTH_HTPASSWD, BASICAUTH_EXCLUDE, ...
+    app = BasicAuth(app, **kwargs)
+
+Rows whose ``into`` is set are parts of a composite keyword: ``htpasswd``
+and ``users`` build ``users``, ``throttle_*`` a ``Throttle``, ``cache_*`` a
+``VerificationCache``, ``htgroup`` the ``groups``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+__all__ = [
+    "OPTIONS",
+    "Option",
+    "check_keywords",
+    "from_environ",
+    "from_strings",
+]
+
+ENV_PREFIX = "BASICAUTH_"
+
+#: ``BASICAUTH_*`` variables that configure ``serve`` and the example, not
+#: the middleware: :func:`from_environ` leaves them alone.
+SERVER_VARIABLES = frozenset({"BASICAUTH_DB"})
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+# -- string converters (ini values, environment variables, flags) -----------
+
+
+def boolean(text: str) -> bool:
+    """``true/yes/on/1`` or ``false/no/off/0``, any case (PasteDeploy's asbool)."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def words(text: str) -> list[str]:
+    """Items separated by spaces, commas or newlines (ini values may span lines)."""
+    return [p for p in re.split(r"[\s,]+", text) if p]
+
+
+def integer(text: str) -> int:
+    """A whole number, written in ASCII digits."""
+    text = text.strip()
+    if not re.fullmatch(r"[0-9]{1,12}", text):
+        raise ValueError("expected a whole number")
+    return int(text)
+
+
+def integer_or_off(text: str) -> int | None:
+    """A whole number, or ``off``/``none`` for no limit."""
+    if text.strip().lower() in ("off", "none"):
+        return None
+    return integer(text)
+
+
+def number(text: str) -> float:
+    """A non-negative number of seconds."""
+    text = text.strip()
+    if not re.fullmatch(r"[0-9]{1,12}(?:\.[0-9]{1,9})?", text):
+        raise ValueError("expected a number of seconds")
+    return float(text)
+
+
+def text(value: str) -> str:
+    """Any text (the middleware checks what it must)."""
+    return value
+
+
+def path(value: str) -> str:
+    """A file path."""
+    if not value.strip():
+        raise ValueError("expected a file path")
+    return value.strip()
+
+
+def url(value: str) -> str:
+    """A URL such as ``redis://127.0.0.1:6379/0``."""
+    value = value.strip()
+    if not re.fullmatch(r"[a-z][a-z0-9+.-]*://\S*", value):
+        raise ValueError("expected a URL such as redis://127.0.0.1:6379/0")
+    return value
+
+
+def rules(text: str) -> list[Any]:
+    """One rule a line: ``PATH METHODS WHO...``.
+
+    ``METHODS`` is ``*`` or a comma-separated list; each ``WHO`` is a
+    username or ``@group``; no ``WHO`` allows any authenticated user::
+
+        /api/v1/subscribers/ DELETE @admin
+        /admin/ * alice @ops
+    """
+    from .rules import Rule
+
+    found = []
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 2:
+            raise ValueError(f"rule {line.strip()!r}: expected 'PATH METHODS [user|@group ...]'")
+        where, methods, *who = parts
+        found.append(
+            Rule(
+                where,
+                methods=None if methods == "*" else methods.split(","),
+                users=[w for w in who if not w.startswith("@")],
+                groups=[w[1:] for w in who if w.startswith("@")],
+            )
+        )
+    return found
+
+
+def user_lines(value: str) -> list[tuple[str, str]]:
+    """``user:hash`` entries separated by newlines or spaces (``passwd -n`` output)."""
+    entries = []
+    for item in value.split():
+        name, colon, hashed = item.partition(":")
+        if not colon or not name or not hashed:
+            raise ValueError(f"expected 'user:hash' entries, got {item.split(':')[0]!r}...")
+        entries.append((name, hashed))
+    if not entries:
+        raise ValueError("no 'user:hash' entries")
+    return entries
+
+
+# -- Python keyword checks ------------------------------------------------------
+
+
+def _bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _str(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be str, got {value!r}")
+    return value
+
+
+def _slots(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive int or None, got {value!r}")
+    if not 1 <= value <= 4096:
+        raise ValueError(f"{name} must be from 1 to 4096 (or None: no limit), got {value!r}")
+    return value
+
+
+def _any(name: str, value: object) -> object:
+    return value
+
+
+class Option(NamedTuple):
+    """One row of the option table."""
+
+    name: str
+    #: How a string (ini value, environment variable, flag) becomes the value.
+    parse: Callable[[str], Any]
+    help: str
+    #: How a Python keyword value is checked; ``None``: not a keyword of its own.
+    check: Callable[[str, Any], Any] | None = None
+    #: The composite keyword this string option helps build, if any.
+    into: str | None = None
+    #: Flags take this many values: ``"one"``, ``"many"`` (repeatable) or ``"bool"``.
+    arity: str = "one"
+    #: Other names: flags (``--redis``) and environment variables.
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def flag_aliases(self) -> tuple[str, ...]:
+        return tuple(a for a in self.aliases if a.startswith("--"))
+
+    @property
+    def env_aliases(self) -> tuple[str, ...]:
+        return tuple(a for a in self.aliases if a.startswith(ENV_PREFIX))
+
+    @property
+    def env(self) -> str:
+        """The environment variable: ``BASICAUTH_`` + the keyword in capitals."""
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        """The ``serve`` flag: ``--`` + the keyword with dashes."""
+        return "--" + self.name.replace("_", "-")
+
+
+#: Every option, in the order ``serve --help`` lists them.
+OPTIONS: tuple[Option, ...] = (
+    Option("htpasswd", path, "users file (Apache htpasswd format), reloaded when it changes",
+           into="users"),
+    Option("users", user_lines, "'user:hash' entries, separated by newlines or spaces",
+           into="users"),
+    Option("realm", text, "realm in the challenge; latin-1, no control characters", _str),
+    Option("exclude", words, "public path: /health exactly, /static/ a subtree", _any,
+           arity="many"),
+    Option("include", words, "if given, the only protected paths", _any, arity="many"),
+    Option("allow_cors_preflight", boolean,
+           "let CORS preflights through unauthenticated (headers only)", _bool, arity="bool"),
+    Option("require_https", boolean,
+           "403 for plain HTTP from non-loopback clients", _bool, arity="bool"),
+    Option("strip_authorization", boolean,
+           "hide the Authorization header from the app", _bool, arity="bool"),
+    Option("max_concurrent_checks", integer_or_off,
+           "password checks run at once at most (off: no limit)", _slots),
+    Option("htgroup", path, "group file (Apache format) for rules", into="groups"),
+    Option("rules", rules, "authorization rules, one a line: PATH METHODS user @group", _any),
+    Option("throttle", boolean, "false turns brute-force throttling off", into="throttle",
+           arity="bool"),
+    Option("throttle_per_client", integer, "failures per address per window (0: off)",
+           into="throttle"),
+    Option("throttle_per_user", integer, "failures per username per window (0: off)",
+           into="throttle"),
+    Option("throttle_window", number, "throttle window, seconds", into="throttle"),
+    Option("throttle_max_entries", integer, "keys the in-process throttle keeps at most",
+           into="throttle"),
+    Option("throttle_redis_url", url, "share throttle counts through this Redis server",
+           into="throttle", aliases=("--redis", "BASICAUTH_REDIS_URL")),
+    Option("cache", boolean, "false turns the verification cache off", into="cache",
+           arity="bool"),
+    Option("cache_max_entries", integer, "verification results kept at most", into="cache"),
+    Option("cache_ttl", number, "seconds a verification result is kept", into="cache"),
+)
+
+_BY_NAME = {option.name: option for option in OPTIONS}
+
+#: Keywords whose Python values the table checks (the others: ``users``,
+#: ``groups``, ``throttle``, ``cache``, ``unauthorized``, ``logger``, are
+#: checked by the classes that take them).
+KEYWORDS = tuple(option.name for option in OPTIONS if option.check is not None)
+
+
+def check_keywords(values: Mapping[str, object]) -> dict[str, object]:
+    """Check the Python values of table keywords; ``TypeError`` names a wrong type."""
+    return {
+        name: _BY_NAME[name].check(name, value)  # type: ignore[misc]
+        for name, value in values.items()
+    }
+
+
+def from_strings(
+    settings: Mapping[str, str],
+    *,
+    spell: Callable[[Option], str] = lambda option: option.name,
+    require_users: bool = True,
+) -> dict[str, Any]:
+    """Return ``BasicAuth`` keyword arguments for string ``settings`` keyed by option name.
+
+    ``spell`` says how an option is named in error messages (its ini key,
+    environment variable or flag). ``ValueError`` names an unknown option,
+    a value that does not convert, or a combination that contradicts itself.
+    """
+    values: dict[str, Any] = {}
+    for key, raw in settings.items():
+        option = _BY_NAME.get(key)
+        if option is None:
+            known = ", ".join(sorted(_BY_NAME))
+            raise ValueError(f"unknown option {key!r}; known options: {known}")
+        if not isinstance(raw, str):
+            raise TypeError(f"option {spell(option)} must be a string, got {raw!r}")
+        try:
+            values[key] = option.parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{spell(option)}={raw!r}: {exc}") from None
+    return build(values, spell=spell, require_users=require_users)
+
+
+def build(
+    values: Mapping[str, Any],
+    *,
+    spell: Callable[[Option], str] = lambda option: option.name,
+    require_users: bool = True,
+) -> dict[str, Any]:
+    """Assemble converted option values into ``BasicAuth`` keyword arguments."""
+    from .cache import VerificationCache
+    from .htpasswd import HtgroupFile, HtpasswdFile
+    from .throttle import Throttle
+    from .verifiers import HashedUsers
+
+    def name(key: str) -> str:
+        return spell(_BY_NAME[key])
+
+    kwargs: dict[str, Any] = {
+        key: value for key, value in values.items() if _BY_NAME[key].into is None
+    }
+    if "htpasswd" in values and "users" in values:
+        raise ValueError(f"{name('htpasswd')} and {name('users')} are both set; choose one")
+    if "htpasswd" in values:
+        kwargs["users"] = HtpasswdFile(values["htpasswd"])
+    elif "users" in values:
+        kwargs["users"] = HashedUsers.from_entries(
+            ((user, hashed, f"{name('users')}, entry {i}") for i, (user, hashed) in
+             enumerate(values["users"], start=1)),
+            source=name("users"),
+        )
+    elif require_users:
+        raise ValueError(
+            f"{name('htpasswd')} (a users file) or {name('users')} (user:hash entries) is required"
+        )
+    if "htgroup" in values:
+        kwargs["groups"] = HtgroupFile(values["htgroup"])
+
+    limits = {k[len("throttle_") :]: v for k, v in values.items() if k.startswith("throttle_")}
+    redis_url = limits.pop("redis_url", None)
+    if values.get("throttle", True):
+        if redis_url is not None:
+            from .throttle.redis import RedisStore
+
+            limits["store"] = RedisStore.from_url(redis_url)
+        if limits or "throttle" in values:
+            kwargs["throttle"] = _construct(Throttle, limits, "throttle_", name)
+    elif limits or redis_url is not None:
+        first = next(iter(limits), "redis_url")
+        raise ValueError(f"{name('throttle')} is false, but {name('throttle_' + first)} is set")
+    else:
+        kwargs["throttle"] = None
+
+    tuning = {k[len("cache_") :]: v for k, v in values.items() if k.startswith("cache_")}
+    if not values.get("cache", True):
+        if tuning:
+            raise ValueError(
+                f"{name('cache')} is false, but {name('cache_' + next(iter(tuning)))} is set"
+            )
+        kwargs["cache"] = None
+    elif tuning:
+        kwargs["cache"] = _construct(VerificationCache, tuning, "cache_", name)
+    return kwargs
+
+
+def _construct(
+    cls: Callable[..., Any], kwargs: dict[str, Any], prefix: str, name: Callable[[str], str]
+) -> Any:
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        # "per_client must be ..." -> "BASICAUTH_THROTTLE_PER_CLIENT: per_client must be ..."
+        for key in kwargs:
+            if str(exc).startswith(key):
+                raise ValueError(f"{name(prefix + key)}: {exc}") from None
+        raise
+
+
+def from_environ(environ: Mapping[str, str], *, require_users: bool = True) -> dict[str, Any]:
+    """Return ``BasicAuth`` keyword arguments from ``BASICAUTH_*`` variables.
+
+    List values are separated by commas or whitespace; booleans are
+    ``true/false/1/0/yes/no``. An unknown ``BASICAUTH_*`` variable, or one
+    that does not convert, is a ``ValueError`` naming it (those of
+    :data:`SERVER_VARIABLES` belong to ``serve`` and are left alone).
+    """
+    return from_strings(
+        environ_settings(environ, ignore=SERVER_VARIABLES),
+        spell=lambda option: option.env,
+        require_users=require_users,
+    )
+
+
+def environ_settings(
+    environ: Mapping[str, str], *, ignore: Iterable[str] = ()
+) -> dict[str, str]:
+    """The middleware options set in ``environ``, by option name (still strings)."""
+    ignored = set(ignore)
+    by_env = {env: option.name for option in OPTIONS for env in (option.env, *option.env_aliases)}
+    found = {}
+    for variable, value in environ.items():
+        if not variable.startswith(ENV_PREFIX) or variable in ignored:
+            continue
+        name = by_env.get(variable)
+        if name is None:
+            known = ", ".join(sorted(by_env))
+            raise ValueError(f"unknown environment variable {variable}; known: {known}")
+        found[name] = value
+    return found
+

@@ -1,0 +1,91 @@
+"""The throttle store protocol: what a place to keep failure counts must do.
+
+:class:`~basicauth_wsgi.Throttle` does the arithmetic (slots, limits,
+``Retry-After``); a store only keeps numbers per key and time bucket. The
+protocol is shaped for a networked store (Redis) as much as for the
+in-process one:
+
+- the request path of a key that has never failed needs no I/O (:meth:`peek`
+  answers from what the process already knows);
+- an attempt is counted BEFORE its password is checked, atomically with the
+  limit check (:meth:`reserve`), and taken back if it succeeds
+  (:meth:`release`): concurrency cannot widen a limit (SPEC §5);
+- an uncached check costs at most two calls: reserve, then release on
+  success (nothing more on failure).
+
+Policy for a store that raises: the throttle does not catch it; the core
+answers that request ``503`` with ``Retry-After: 1`` and logs the error, so a
+broken store never lets a request through unchecked and never gives a
+traceback 500. A store with its own outage policy (RedisStore's
+``on_error``) handles errors before they get here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+__all__ = ["Reservation", "ThrottleStore"]
+
+
+class Reservation(NamedTuple):
+    """What :meth:`ThrottleStore.reserve` did.
+
+    ``blocked`` is the index of the first key found at its limit (then
+    nothing was counted, and ``counts`` holds that one key's counts), or
+    ``None`` (then one attempt was counted for every key, and ``counts``
+    holds each key's counts after it, in the order given).
+    """
+
+    blocked: int | None
+    counts: tuple[Sequence[int], ...]
+
+
+@runtime_checkable
+class ThrottleStore(Protocol):
+    """Where a :class:`~basicauth_wsgi.Throttle` keeps its counts.
+
+    Time is cut into numbered buckets (slots of ``window / 10`` seconds); a
+    store counts each key's attempts per bucket and must remember at least
+    the last ``span`` buckets of a key (it may forget older ones, and may
+    expire a key ``span`` buckets after its last count). Counts are returned
+    oldest first, ``span`` of them, or empty when the key has none. Every
+    method may be called from many threads (and, for a shared store, from
+    many processes) at once.
+    """
+
+    def peek(self, key: str, bucket: int, span: int) -> Sequence[int]:
+        """Return ``key``'s counts as this process knows them, without waiting on I/O.
+
+        A shared store answers from a local view that is at most a second
+        old, so a block decided by another process is seen within a second.
+        Used to refuse blocked keys early; the exact check is :meth:`reserve`.
+        """
+        ...
+
+    def reserve(self, keys: Sequence[tuple[str, int]], bucket: int, span: int) -> Reservation:
+        """Atomically: unless a key has reached its limit, count one attempt for each.
+
+        ``keys`` are ``(key, limit)`` pairs; a limit of 0 counts the key but
+        never blocks on it. A key has reached its limit when the sum of its
+        counts over the last ``span`` buckets is at least the limit.
+        """
+        ...
+
+    def release(
+        self, keys: Sequence[str], bucket: int, span: int, trust: str | None, until: float
+    ) -> None:
+        """Take back one attempt of each key in ``bucket`` (it succeeded), in one call.
+
+        With ``trust``, also remember that key (a client and a user) as
+        trusted until time ``until``.
+        """
+        ...
+
+    def trust(self, key: str, until: float) -> None:
+        """Remember ``key`` (a client and a user) as trusted until time ``until``."""
+        ...
+
+    def trusted(self, key: str, now: float) -> bool:
+        """Return whether ``key`` is trusted at time ``now`` (may do I/O: called rarely)."""
+        ...
