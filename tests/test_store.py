@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from basicauth_wsgi.store import DuplicateEmail, Subscriber, SubscriberStore, email_key
+from basicauth_wsgi.example.store import DuplicateEmail, Subscriber, SubscriberStore, email_key
 
 PINNED = datetime(2026, 11, 29, 8, 15, 2, tzinfo=timezone.utc)
 THREAD_JOIN_TIMEOUT = 60.0
@@ -633,7 +633,7 @@ def test_connections_of_exited_threads_are_closed(db_path: Path) -> None:
 
 CHILD = """
 import sys
-from basicauth_wsgi.store import SubscriberStore
+from basicauth_wsgi.example.store import SubscriberStore
 
 store = SubscriberStore(sys.argv[1])
 # Bounded so an orphaned child still ends if the parent dies before killing it.

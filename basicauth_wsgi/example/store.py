@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Final, Literal, TypedDict
 
-from ._durable import fsync_directory
+from .._durable import fsync_directory
 
 __all__ = ["DuplicateEmail", "Subscriber", "SubscriberDict", "SubscriberStore", "email_key"]
 
