@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import webtest
-from conftest import Recorder, basic
+from helpers import Recorder, basic
 
 from basicauth_wsgi import BasicAuth
 from basicauth_wsgi.accesslog import AccessLog, format_line

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import webtest
-from conftest import basic
+from helpers import basic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

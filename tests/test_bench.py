@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_quick_benchmark_runs_and_reports_every_section(tmp_path: Path) -> None:

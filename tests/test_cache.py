@@ -6,19 +6,10 @@ import threading
 from typing import Any
 
 import pytest
-import webtest
-from conftest import Recorder, basic
+from helpers import Clock, Recorder, basic, make
 
 from basicauth_wsgi import BasicAuth, HashedUsers, PlainUsers, VerificationCache
 from basicauth_wsgi.hashes import hash_password
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Counting:
@@ -36,13 +27,9 @@ class Counting:
         return username if self.users.get(username) == password else None
 
 
-def make(verifier: Any, **options: Any) -> webtest.TestApp:
-    return webtest.TestApp(BasicAuth(Recorder(), verifier, **options))
-
-
 def test_positive_result_is_cached() -> None:
     store = Counting({"admin": "pw"})
-    app = make(store)
+    app = make(Recorder(), store, validate=False, client=None)
     for _ in range(5):
         assert (
             app.get("/", headers={"Authorization": basic("admin", "pw")}).json["remote_user"]
@@ -53,7 +40,7 @@ def test_positive_result_is_cached() -> None:
 
 def test_negative_result_is_cached_and_still_logged(caplog: pytest.LogCaptureFixture) -> None:
     store = Counting({"admin": "pw"})
-    app = make(store)
+    app = make(Recorder(), store, validate=False, client=None)
     with caplog.at_level("WARNING", logger="basicauth_wsgi"):
         for _ in range(3):
             app.get("/", headers={"Authorization": basic("admin", "bad")}, status=401)
@@ -68,7 +55,7 @@ def test_principal_comes_back_from_the_cache() -> None:
             return {"cn": username} if password == "pw" else None
 
     store = Directory({})
-    app = make(store)
+    app = make(Recorder(), store, validate=False, client=None)
     first = app.get("/", headers={"Authorization": basic("eve", "pw")}).json
     second = app.get("/", headers={"Authorization": basic("eve", "pw")}).json
     assert first == second
@@ -78,7 +65,7 @@ def test_principal_comes_back_from_the_cache() -> None:
 
 def test_generation_change_drops_the_cache() -> None:
     store = Counting({"admin": "pw"})
-    app = make(store)
+    app = make(Recorder(), store, validate=False, client=None)
     app.get("/", headers={"Authorization": basic("admin", "pw")})
     store.users = {"admin": "new"}
     store.generation += 1
@@ -90,7 +77,9 @@ def test_generation_change_drops_the_cache() -> None:
 def test_entries_expire() -> None:
     clock = Clock()
     store = Counting({"admin": "pw"})
-    app = make(store, cache=VerificationCache(ttl=60, clock=clock))
+    app = make(
+        Recorder(), store, validate=False, client=None, cache=VerificationCache(ttl=60, clock=clock)
+    )
     app.get("/", headers={"Authorization": basic("admin", "pw")})
     clock.now += 59
     app.get("/", headers={"Authorization": basic("admin", "pw")})
@@ -171,7 +160,7 @@ def test_verifier_errors_are_not_cached() -> None:
             raise RuntimeError("directory down")
         return True
 
-    app = make(flaky, cache=VerificationCache())
+    app = make(Recorder(), flaky, validate=False, client=None, cache=VerificationCache())
     app.get("/", headers={"Authorization": basic("a", "b")}, status=500)
     app.get("/", headers={"Authorization": basic("a", "b")}, status=200)
     assert len(calls) == 2

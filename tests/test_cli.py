@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import webtest
-from conftest import ROOT, basic
+from helpers import ROOT, basic
 
 from basicauth_wsgi import BasicAuth, HtpasswdFile
 from basicauth_wsgi.accesslog import AccessLog

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import LiveServer, Recorder, basic
+from helpers import LiveServer, Recorder, basic
 from waitress.server import BaseWSGIServer, create_server
 
 from basicauth_wsgi import BasicAuth

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import webtest
-from conftest import Recorder, basic
+from helpers import Recorder, basic
 
 from basicauth_wsgi import BasicAuth, Throttle
 

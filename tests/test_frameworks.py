@@ -23,7 +23,6 @@ from wsgiref.validate import validator
 import django
 import pytest
 import webtest
-from conftest import ClosingBody, basic, call
 from django.conf import settings
 from django.core.management import call_command
 from django.core.signals import request_finished
@@ -32,6 +31,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from flask import Flask, Response, request
 from flask_restful import Api, Resource
+from helpers import ClosingBody, basic, call
 from pyramid.config import Configurator
 from pyramid.request import Request as PyramidRequest
 from pyramid.response import Response as PyramidResponse

@@ -6,32 +6,14 @@ import json
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
-from wsgiref.validate import validator
 
 import pytest
-import webtest
-from conftest import Recorder, basic, call
+from helpers import CHALLENGE, USERS, Recorder, auth, basic, call, make
 
 from basicauth_wsgi import BasicAuth, PlainUsers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
-
-USERS = {"admin": "SuperSecretPwd", "jürgen": "pässwörd"}
-CHALLENGE = 'Basic realm="Restricted area", charset="UTF-8"'
-CLIENT = {"REMOTE_ADDR": "192.0.2.10"}
-
-
-def make(inner: Recorder, users: object = USERS, **options: Any) -> webtest.TestApp:
-    # validator on both sides: the middleware must be a clean server to the
-    # app and a clean app to the server (PEP 3333).
-    return webtest.TestApp(
-        validator(BasicAuth(validator(inner), users, **options)), extra_environ=CLIENT
-    )
-
-
-def auth(username: str = "admin", password: str = "SuperSecretPwd") -> dict[str, str]:
-    return {"Authorization": basic(username, password)}
 
 
 # -- the challenge --------------------------------------------------------

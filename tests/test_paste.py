@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import webtest
-from conftest import Recorder, basic
+from helpers import Recorder, basic
 from paste.deploy import loadapp, loadfilter
 
 from basicauth_wsgi import BasicAuth, HtgroupFile, HtpasswdFile, Throttle, VerificationCache

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import webtest
-from conftest import ROOT, LiveServer, basic
+from helpers import ROOT, LiveServer, basic
 from paste.deploy import loadapp
 
 from basicauth_wsgi import BasicAuth

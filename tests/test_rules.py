@@ -7,11 +7,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from wsgiref.validate import validator
 
 import pytest
-import webtest
-from conftest import Recorder, basic, call
+from helpers import CLIENT, Clock, Recorder, auth, basic, call, make
 
 from basicauth_wsgi import BasicAuth
 from basicauth_wsgi.rules import HtgroupFile, Rule, parse_htgroup
@@ -24,35 +22,6 @@ PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "jürgen": "pässwörd"}
 GROUPS = {"admin": ["alice"]}
 ADMIN_DELETE = Rule("/api/v1/subscribers/", methods=["DELETE"], groups=["admin"])
 SUBSCRIBER = "/api/v1/subscribers/1"
-CLIENT = "192.0.2.10"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make(
-    inner: Recorder,
-    rules: Iterable[Rule] = (ADMIN_DELETE,),
-    groups: object = GROUPS,
-    **options: Any,
-) -> webtest.TestApp:
-    middleware = BasicAuth(
-        validator(inner),
-        PASSWORDS,
-        rules=rules,
-        groups=groups,  # type: ignore[arg-type]
-        **options,
-    )
-    return webtest.TestApp(validator(middleware), extra_environ={"REMOTE_ADDR": CLIENT})
-
-
-def auth(username: str) -> dict[str, str]:
-    return {"Authorization": basic(username, PASSWORDS[username])}
 
 
 def write(path: Path, text: str) -> Path:
@@ -64,13 +33,15 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_group_member_may_delete(inner: Recorder) -> None:
-    make(inner).delete(SUBSCRIBER, headers=auth("alice"), status=200)
+    make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=GROUPS).delete(
+        SUBSCRIBER, headers=auth("alice"), status=200
+    )
     assert inner.calls[0]["REMOTE_USER"] == "alice"
     assert inner.calls[0]["REQUEST_METHOD"] == "DELETE"
 
 
 def test_others_get_403_without_a_challenge(inner: Recorder) -> None:
-    res = make(inner).delete(
+    res = make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=GROUPS).delete(
         SUBSCRIBER, headers={**auth("bob"), "Accept": "application/json"}, status=403
     )
     assert res.json["error"] == "forbidden"
@@ -82,21 +53,23 @@ def test_others_get_403_without_a_challenge(inner: Recorder) -> None:
 
 
 def test_403_body_is_plain_text_for_curl(inner: Recorder) -> None:
-    res = make(inner).delete(SUBSCRIBER, headers={**auth("bob"), "Accept": "*/*"}, status=403)
+    res = make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=GROUPS).delete(
+        SUBSCRIBER, headers={**auth("bob"), "Accept": "*/*"}, status=403
+    )
     assert res.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert res.text.startswith("403 Forbidden: ")
     assert "WWW-Authenticate" not in res.headers
 
 
 def test_rule_does_not_cover_other_methods(inner: Recorder) -> None:
-    app = make(inner)
+    app = make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=GROUPS)
     res = app.get(SUBSCRIBER, headers=auth("bob"), status=200)
     assert res.json["remote_user"] == "bob"
     app.post(SUBSCRIBER, params=b"", headers=auth("bob"), status=200)
 
 
 def test_rules_apply_only_after_authentication(inner: Recorder) -> None:
-    app = make(inner)
+    app = make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=GROUPS)
     res = app.delete(SUBSCRIBER, status=401)
     assert "WWW-Authenticate" in res.headers
     app.delete(SUBSCRIBER, headers={"Authorization": basic("alice", "wrong")}, status=401)
@@ -132,32 +105,36 @@ ORDER = [
 def test_first_matching_rule_decides(
     inner: Recorder, rules: list[Rule], user: str, path: str, status: int
 ) -> None:
-    make(inner, rules).get(path, headers=auth(user), status=status)
+    make(inner, PASSWORDS, rules=rules, groups=GROUPS).get(path, headers=auth(user), status=status)
     assert len(inner.calls) == (status == 200)
 
 
 def test_rule_without_users_or_groups_allows_any_authenticated_user(inner: Recorder) -> None:
-    app = make(inner, [Rule("/reports/")], groups=None)
+    app = make(inner, PASSWORDS, rules=[Rule("/reports/")], groups=None)
     for user in PASSWORDS:
         app.get("/reports/q1", headers=auth(user), status=200)
     app.get("/reports/q1", status=401)
 
 
 def test_users_alone(inner: Recorder) -> None:
-    app = make(inner, [Rule("/reports/", users=["bob"])], groups=None)
+    app = make(inner, PASSWORDS, rules=[Rule("/reports/", users=["bob"])], groups=None)
     app.get("/reports/q1", headers=auth("bob"), status=200)
     app.get("/reports/q1", headers=auth("alice"), status=403)
 
 
 def test_users_and_groups_together(inner: Recorder) -> None:
-    app = make(inner, [Rule("/reports/", users=["bob"], groups=["admin"])])
+    app = make(
+        inner, PASSWORDS, rules=[Rule("/reports/", users=["bob"], groups=["admin"])], groups=GROUPS
+    )
     app.get("/reports/q1", headers=auth("bob"), status=200)
     app.get("/reports/q1", headers=auth("alice"), status=200)
     app.get("/reports/q1", headers=auth("jürgen"), status=403)
 
 
 def test_empty_group_refuses_everyone(inner: Recorder) -> None:
-    app = make(inner, [Rule("/reports/", groups=["auditors"])], groups={"auditors": []})
+    app = make(
+        inner, PASSWORDS, rules=[Rule("/reports/", groups=["auditors"])], groups={"auditors": []}
+    )
     for user in PASSWORDS:
         app.get("/reports/q1", headers=auth(user), status=403)
 
@@ -173,7 +150,7 @@ NFC = [
 def test_usernames_are_compared_after_nfc(
     inner: Recorder, rule: dict[str, list[str]], groups: object, login: str
 ) -> None:
-    app = make(inner, [Rule("/x/", **rule)], groups=groups)  # type: ignore[arg-type]
+    app = make(inner, PASSWORDS, rules=[Rule("/x/", **rule)], groups=groups)  # type: ignore[arg-type]
     headers = {"Authorization": basic(login, "pässwörd")}
     res = app.get("/x/1", headers=headers, status=200)
     assert res.json["remote_user"] == "j\u00fcrgen"
@@ -184,7 +161,7 @@ def test_usernames_are_compared_after_nfc(
 
 
 def test_get_covers_head(inner: Recorder) -> None:
-    app = make(inner, [Rule("/x/", methods=["GET"], users=["alice"])], groups=None)
+    app = make(inner, PASSWORDS, rules=[Rule("/x/", methods=["GET"], users=["alice"])], groups=None)
     app.head("/x/1", headers=auth("bob"), status=403)
     app.get("/x/1", headers=auth("bob"), status=403)
     app.post("/x/1", params=b"", headers=auth("bob"), status=200)
@@ -192,7 +169,9 @@ def test_get_covers_head(inner: Recorder) -> None:
 
 
 def test_head_does_not_cover_get(inner: Recorder) -> None:
-    app = make(inner, [Rule("/x/", methods=["HEAD"], users=["alice"])], groups=None)
+    app = make(
+        inner, PASSWORDS, rules=[Rule("/x/", methods=["HEAD"], users=["alice"])], groups=None
+    )
     app.head("/x/1", headers=auth("bob"), status=403)
     app.get("/x/1", headers=auth("bob"), status=200)
 
@@ -205,7 +184,9 @@ def test_rule_method_names_are_upper_cased() -> None:
 
 
 def test_lower_case_rule_methods_apply(inner: Recorder) -> None:
-    app = make(inner, [Rule("/x/", methods=["delete"], users=["alice"])], groups=None)
+    app = make(
+        inner, PASSWORDS, rules=[Rule("/x/", methods=["delete"], users=["alice"])], groups=None
+    )
     app.delete("/x/1", headers=auth("bob"), status=403)
     app.delete("/x/1", headers=auth("alice"), status=200)
 
@@ -366,7 +347,7 @@ def test_a_permissive_reading_does_not_outvote_a_restrictive_one(inner: Recorder
 
 def test_403_is_not_a_throttle_failure(inner: Recorder, caplog: pytest.LogCaptureFixture) -> None:
     throttle = Throttle(per_client=20, per_user=20, clock=Clock())
-    app = make(inner, throttle=throttle)
+    app = make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=GROUPS, throttle=throttle)
     with caplog.at_level(logging.DEBUG, logger="basicauth_wsgi"):
         for _ in range(30):
             app.delete(SUBSCRIBER, headers=auth("bob"), status=403)
@@ -671,7 +652,7 @@ def test_bad_htgroup_options(
 def test_htgroup_file_through_the_middleware(tmp_path: Path, inner: Recorder) -> None:
     clock = Clock()
     path = write(tmp_path / "groups", "admin: alice bob\n")
-    app = make(inner, groups=HtgroupFile(path, clock=clock))
+    app = make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=HtgroupFile(path, clock=clock))
     app.delete(SUBSCRIBER, headers=auth("alice"), status=200)
     app.delete(SUBSCRIBER, headers=auth("bob"), status=200)
     app.delete(SUBSCRIBER, headers=auth("jürgen"), status=403)
@@ -685,7 +666,7 @@ def test_htgroup_file_through_the_middleware(tmp_path: Path, inner: Recorder) ->
 def test_group_removed_from_the_file_refuses_everyone(tmp_path: Path, inner: Recorder) -> None:
     clock = Clock()
     path = write(tmp_path / "groups", "admin: alice\n")
-    app = make(inner, groups=HtgroupFile(path, clock=clock))
+    app = make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=HtgroupFile(path, clock=clock))
     write(path, "ops: alice\n")
     clock.now += 1
     app.delete(SUBSCRIBER, headers=auth("alice"), status=403)

@@ -15,7 +15,7 @@ from wsgiref.validate import validator
 
 import pytest
 import webtest
-from conftest import Recorder, basic, call
+from helpers import CLIENT, Clock, Recorder, auth, basic, call, make
 
 from basicauth_wsgi import BasicAuth, PlainUsers, parse_authorization
 from basicauth_wsgi.throttle import (
@@ -29,7 +29,6 @@ from basicauth_wsgi.throttle import (
 )
 
 USERS = {"admin": "SuperSecretPwd", "alice": "alice-pw"}
-CLIENT = "192.0.2.10"
 OTHER = "198.51.100.7"
 HOME = "192.0.2.50"  # where admin works
 WINDOW = 300.0
@@ -40,16 +39,6 @@ DAY = 24 * 3600.0
 # A failure in slot b counts until slot b + 11 starts, at (b + 11) * 30: at
 # T0 that is 3330, so per_client failures at T0 give Retry-After 330.
 FULL = 330
-
-
-class Clock:
-    """An injected clock: windows expire when a test says so, without sleeping."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class CountingUsers:
@@ -65,20 +54,6 @@ class CountingUsers:
 
     def has_user(self, username: str) -> bool:
         return self.plain.has_user(username)
-
-
-def make(
-    inner: Recorder, users: object, throttle: Throttle | None, **options: Any
-) -> webtest.TestApp:
-    # validator on both sides, as in test_middleware: a 429 must be clean WSGI too.
-    return webtest.TestApp(
-        validator(BasicAuth(validator(inner), users, throttle=throttle, cache=None, **options)),
-        extra_environ={"REMOTE_ADDR": CLIENT},
-    )
-
-
-def auth(username: str = "admin", password: str = "SuperSecretPwd") -> dict[str, str]:
-    return {"Authorization": basic(username, password)}
 
 
 def at(addr: str) -> dict[str, str]:
@@ -125,7 +100,7 @@ def test_throttle_is_on_by_default(inner: Recorder) -> None:
     assert isinstance(throttle.store, MemoryStore)
     assert throttle.store.max_entries == 100_000
     # And it acts: the 21st attempt from one address is refused unchecked.
-    throttle.clock = Clock()
+    throttle.clock = Clock(T0)
     app = webtest.TestApp(validator(middleware), extra_environ=at(CLIENT))
     fail(app, 20)
     app.get("/", headers=auth(), status=429)
@@ -139,7 +114,7 @@ def test_each_middleware_gets_its_own_default_throttle(inner: Recorder) -> None:
 
 def test_throttle_none_disables_it(inner: Recorder) -> None:
     users = CountingUsers()
-    app = make(inner, users, None)
+    app = make(inner, users, throttle=None, cache=None)
     fail(app, 25)
     assert len(users.calls) == 25  # every attempt was checked
     app.get("/", headers=auth(), status=200)
@@ -150,7 +125,7 @@ def test_throttle_none_disables_it(inner: Recorder) -> None:
 
 def test_per_client_limit_blocks_the_address(inner: Recorder) -> None:
     users = CountingUsers()
-    app = make(inner, users, Throttle(per_client=5, clock=Clock()))
+    app = make(inner, users, throttle=Throttle(per_client=5, clock=Clock(T0)), cache=None)
     fail(app, 5)
     checked = len(users.calls)
     # Even the right password is not checked: a blocked key costs no CPU.
@@ -184,7 +159,7 @@ NEGOTIATED_429 = [
 def test_429_body_is_negotiated(
     inner: Recorder, headers: dict[str, str], content_type: str, start: bytes
 ) -> None:
-    app = make(inner, USERS, Throttle(per_client=1, clock=Clock()))
+    app = make(inner, USERS, throttle=Throttle(per_client=1, clock=Clock(T0)), cache=None)
     fail(app, 1)
     res = app.get("/", headers={**auth(), **headers}, status=429)
     assert res.headers["Content-Type"] == content_type
@@ -200,9 +175,9 @@ def test_blocked_address_without_a_header_still_gets_the_challenge(
 ) -> None:
     # No header: nothing to check and nothing to save, so the prompt is
     # shown as usual (and not counted); any credentials at all get the 429.
-    clock = Clock()
+    clock = Clock(T0)
     throttle = Throttle(per_client=2, clock=clock)
-    app = make(inner, USERS, throttle)
+    app = make(inner, USERS, throttle=throttle, cache=None)
     fail(app, 2)
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="basicauth_wsgi"):
@@ -220,7 +195,9 @@ def test_blocked_address_without_a_header_still_gets_the_challenge(
 
 def test_per_user_limit_blocks_the_username_everywhere(inner: Recorder) -> None:
     users = CountingUsers()
-    app = make(inner, users, Throttle(per_client=20, per_user=5, clock=Clock()))
+    app = make(
+        inner, users, throttle=Throttle(per_client=20, per_user=5, clock=Clock(T0)), cache=None
+    )
     for i in range(5):
         fail(app, 1, addr=f"203.0.113.{i}")
     checked = len(users.calls)
@@ -243,8 +220,8 @@ def attack_admin(app: webtest.TestApp, times: int = 5) -> None:
 
 
 def test_where_the_user_logged_in_is_exempt_from_the_user_limit(inner: Recorder) -> None:
-    clock = Clock()
-    app = make(inner, USERS, Throttle(per_client=20, per_user=5, clock=clock))
+    clock = Clock(T0)
+    app = make(inner, USERS, throttle=Throttle(per_client=20, per_user=5, clock=clock), cache=None)
     app.get("/", headers=auth(), extra_environ=at(HOME), status=200)
     clock.now += 3600
     attack_admin(app)
@@ -255,7 +232,9 @@ def test_where_the_user_logged_in_is_exempt_from_the_user_limit(inner: Recorder)
 
 def test_the_exempt_address_still_has_its_own_client_limit(inner: Recorder) -> None:
     users = CountingUsers()
-    app = make(inner, users, Throttle(per_client=3, per_user=5, clock=Clock()))
+    app = make(
+        inner, users, throttle=Throttle(per_client=3, per_user=5, clock=Clock(T0)), cache=None
+    )
     app.get("/", headers=auth(), extra_environ=at(HOME), status=200)
     attack_admin(app)
     fail(app, 3, addr=HOME)
@@ -265,7 +244,9 @@ def test_the_exempt_address_still_has_its_own_client_limit(inner: Recorder) -> N
 
 
 def test_the_exemption_is_for_that_user_only(inner: Recorder) -> None:
-    app = make(inner, USERS, Throttle(per_client=20, per_user=5, clock=Clock()))
+    app = make(
+        inner, USERS, throttle=Throttle(per_client=20, per_user=5, clock=Clock(T0)), cache=None
+    )
     app.get("/", headers=auth(), extra_environ=at(HOME), status=200)
     attack_admin(app)
     for i in range(5):
@@ -280,8 +261,8 @@ def test_the_exemption_is_for_that_user_only(inner: Recorder) -> None:
     ids=["1h", "23h59", "24h-and-1s", "a-week"],
 )
 def test_the_exemption_lasts_24_hours(inner: Recorder, later: float, exempt: bool) -> None:
-    clock = Clock()
-    app = make(inner, USERS, Throttle(per_client=20, per_user=5, clock=clock))
+    clock = Clock(T0)
+    app = make(inner, USERS, throttle=Throttle(per_client=20, per_user=5, clock=clock), cache=None)
     app.get("/", headers=auth(), extra_environ=at(HOME), status=200)
     clock.now += later
     attack_admin(app)
@@ -289,8 +270,8 @@ def test_the_exemption_lasts_24_hours(inner: Recorder, later: float, exempt: boo
 
 
 def test_a_later_login_renews_the_exemption(inner: Recorder) -> None:
-    clock = Clock()
-    app = make(inner, USERS, Throttle(per_client=20, per_user=5, clock=clock))
+    clock = Clock(T0)
+    app = make(inner, USERS, throttle=Throttle(per_client=20, per_user=5, clock=clock), cache=None)
     app.get("/", headers=auth(), extra_environ=at(HOME), status=200)
     clock.now += 12 * 3600
     app.get("/", headers=auth(), extra_environ=at(HOME), status=200)
@@ -303,8 +284,8 @@ def test_a_later_login_renews_the_exemption(inner: Recorder) -> None:
 
 
 def test_missing_header_is_not_a_failure(inner: Recorder, caplog: pytest.LogCaptureFixture) -> None:
-    throttle = Throttle(per_client=3, clock=Clock())
-    app = make(inner, USERS, throttle)
+    throttle = Throttle(per_client=3, clock=Clock(T0))
+    app = make(inner, USERS, throttle=throttle, cache=None)
     with caplog.at_level(logging.DEBUG, logger="basicauth_wsgi"):
         for _ in range(50):
             app.get("/", status=401)
@@ -320,7 +301,7 @@ def test_missing_header_is_not_a_failure(inner: Recorder, caplog: pytest.LogCapt
 )
 def test_malformed_header_is_a_failure(inner: Recorder, header: str) -> None:
     users = CountingUsers()
-    app = make(inner, users, Throttle(per_client=3, clock=Clock()))
+    app = make(inner, users, throttle=Throttle(per_client=3, clock=Clock(T0)), cache=None)
     for _ in range(3):
         app.get("/", headers={"Authorization": header}, status=401)
     app.get("/", headers=auth(), status=429)
@@ -328,14 +309,14 @@ def test_malformed_header_is_a_failure(inner: Recorder, header: str) -> None:
 
 
 def test_unknown_user_is_a_failure(inner: Recorder) -> None:
-    app = make(inner, USERS, Throttle(per_client=3, clock=Clock()))
+    app = make(inner, USERS, throttle=Throttle(per_client=3, clock=Clock(T0)), cache=None)
     for name in ("root", "oracle", "test"):
         app.get("/", headers=auth(name, "123456"), status=401)
     app.get("/", headers=auth(), status=429)
 
 
 def test_success_does_not_count(inner: Recorder) -> None:
-    app = make(inner, USERS, Throttle(per_client=3, clock=Clock()))
+    app = make(inner, USERS, throttle=Throttle(per_client=3, clock=Clock(T0)), cache=None)
     for _ in range(30):
         app.get("/", headers=auth(), status=200)
     fail(app, 2)
@@ -393,10 +374,10 @@ def test_retry_after_is_honest(
     later: float,
     retry_after: int | None,
 ) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     throttle = Throttle(per_client=per_client, per_user=0, clock=clock)
     users = CountingUsers()
-    app = make(inner, users, throttle)
+    app = make(inner, users, throttle=throttle, cache=None)
     # Through the API: more failures than the limit cannot come over HTTP
     # from one address (the 429s are not counted).
     for i in range(failures):
@@ -421,8 +402,8 @@ def test_retry_after_is_honest(
 
 
 def test_retry_after_shrinks_as_time_passes(inner: Recorder) -> None:
-    clock = Clock()
-    app = make(inner, USERS, Throttle(per_client=5, clock=clock))
+    clock = Clock(T0)
+    app = make(inner, USERS, throttle=Throttle(per_client=5, clock=clock), cache=None)
     fail(app, 5)  # at T0, in slot 100, which leaves the count at T0 + 330
     seen = []
     for elapsed in (0, 60, 290, 300, 329):
@@ -435,8 +416,8 @@ def test_retry_after_shrinks_as_time_passes(inner: Recorder) -> None:
 
 
 def test_failures_age_out_of_both_limits(inner: Recorder) -> None:
-    clock = Clock()
-    app = make(inner, USERS, Throttle(per_client=3, per_user=4, clock=clock))
+    clock = Clock(T0)
+    app = make(inner, USERS, throttle=Throttle(per_client=3, per_user=4, clock=clock), cache=None)
     fail(app, 3, username="nobody")
     attack_admin(app, 4)
     app.get("/", headers=auth(), status=429)
@@ -448,7 +429,7 @@ def test_failures_age_out_of_both_limits(inner: Recorder) -> None:
 
 def test_failures_straddling_a_window_boundary_count_in_full(inner: Recorder) -> None:
     clock = Clock(T0 + WINDOW - 10)  # 10 s before a window (and slot) boundary
-    app = make(inner, USERS, Throttle(per_client=20, per_user=0, clock=clock))
+    app = make(inner, USERS, throttle=Throttle(per_client=20, per_user=0, clock=clock), cache=None)
     for _ in range(20):
         fail(app, 1)
         clock.now += 1
@@ -508,7 +489,7 @@ def test_no_real_window_ever_admits_more_than_the_limit(seed: int) -> None:
 def test_a_greedy_attacker_gets_the_limit_per_window_and_a_slot() -> None:
     # Bursting per_client guesses at a slot boundary and coming back exactly
     # at Retry-After: the slowest the slots make it is window + one slot.
-    clock = Clock()
+    clock = Clock(T0)
     throttle = Throttle(per_client=20, per_user=0, clock=clock)
     for burst in range(10):
         assert clock.now == T0 + burst * FULL
@@ -521,7 +502,7 @@ def test_a_greedy_attacker_gets_the_limit_per_window_and_a_slot() -> None:
 
 
 def test_a_clock_stepped_back_does_not_lift_a_block() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     throttle = Throttle(per_client=3, per_user=0, clock=clock)
     for _ in range(3):
         throttle.failure(CLIENT, None)
@@ -558,7 +539,7 @@ def test_waiting_retry_after_is_enough_whatever_the_window(window: float, now: f
 
 def test_per_client_zero_disables_the_client_limit(inner: Recorder) -> None:
     users = CountingUsers()
-    app = make(inner, users, Throttle(per_client=0, clock=Clock()))
+    app = make(inner, users, throttle=Throttle(per_client=0, clock=Clock(T0)), cache=None)
     for i in range(100):
         fail(app, 1, username=f"user{i}")  # distinct names: the user limit is not reached
     assert len(users.calls) == 100
@@ -567,7 +548,7 @@ def test_per_client_zero_disables_the_client_limit(inner: Recorder) -> None:
 
 def test_per_user_zero_disables_the_user_limit(inner: Recorder) -> None:
     users = CountingUsers()
-    app = make(inner, users, Throttle(per_user=0, clock=Clock()))
+    app = make(inner, users, throttle=Throttle(per_user=0, clock=Clock(T0)), cache=None)
     for i in range(100):
         fail(app, 1, addr=f"203.0.113.{i}")
     assert len(users.calls) == 100
@@ -575,8 +556,8 @@ def test_per_user_zero_disables_the_user_limit(inner: Recorder) -> None:
 
 
 def test_both_zero_keeps_nothing(inner: Recorder) -> None:
-    throttle = Throttle(per_client=0, per_user=0, clock=Clock())
-    app = make(inner, USERS, throttle)
+    throttle = Throttle(per_client=0, per_user=0, clock=Clock(T0))
+    app = make(inner, USERS, throttle=throttle, cache=None)
     fail(app, 50)
     app.get("/", headers=auth(), status=200)
     assert len(memory(throttle)) == 0
@@ -595,7 +576,9 @@ def failed(addr: str = CLIENT, user: str = "admin", path: str = "/x") -> str:
 
 
 def test_client_block_is_logged_once(inner: Recorder, caplog: pytest.LogCaptureFixture) -> None:
-    app = make(inner, USERS, Throttle(per_client=3, per_user=0, clock=Clock()))
+    app = make(
+        inner, USERS, throttle=Throttle(per_client=3, per_user=0, clock=Clock(T0)), cache=None
+    )
     with caplog.at_level(logging.DEBUG, logger="basicauth_wsgi"):
         for _ in range(3):
             app.get("/x", headers=auth("admin", "wrong"), status=401)
@@ -612,7 +595,9 @@ def test_client_block_is_logged_once(inner: Recorder, caplog: pytest.LogCaptureF
 
 
 def test_user_block_is_logged_once(inner: Recorder, caplog: pytest.LogCaptureFixture) -> None:
-    app = make(inner, USERS, Throttle(per_client=20, per_user=3, clock=Clock()))
+    app = make(
+        inner, USERS, throttle=Throttle(per_client=20, per_user=3, clock=Clock(T0)), cache=None
+    )
     attackers = ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
     with caplog.at_level(logging.DEBUG, logger="basicauth_wsgi"):
         for addr in attackers:
@@ -628,7 +613,7 @@ def test_user_block_is_logged_once(inner: Recorder, caplog: pytest.LogCaptureFix
 def test_malformed_block_is_logged_without_a_user(
     inner: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = make(inner, USERS, Throttle(per_client=2, clock=Clock()))
+    app = make(inner, USERS, throttle=Throttle(per_client=2, clock=Clock(T0)), cache=None)
     with caplog.at_level(logging.WARNING, logger="basicauth_wsgi"):
         for _ in range(2):
             app.get("/x", headers={"Authorization": "Basic %%%"}, status=401)
@@ -638,8 +623,8 @@ def test_malformed_block_is_logged_without_a_user(
 
 
 def test_each_new_block_is_logged_again(inner: Recorder, caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
-    app = make(inner, USERS, Throttle(per_client=2, per_user=0, clock=clock))
+    clock = Clock(T0)
+    app = make(inner, USERS, throttle=Throttle(per_client=2, per_user=0, clock=clock), cache=None)
     with caplog.at_level(logging.WARNING, logger="basicauth_wsgi"):
         fail(app, 2)
         app.get("/", headers=auth(), status=429)
@@ -653,7 +638,9 @@ def test_each_new_block_is_logged_again(inner: Recorder, caplog: pytest.LogCaptu
 def test_both_blocks_are_logged_when_crossed_together(
     inner: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = make(inner, USERS, Throttle(per_client=3, per_user=3, clock=Clock()))
+    app = make(
+        inner, USERS, throttle=Throttle(per_client=3, per_user=3, clock=Clock(T0)), cache=None
+    )
     with caplog.at_level(logging.WARNING, logger="basicauth_wsgi"):
         for _ in range(3):
             app.get("/x", headers=auth("admin", "wrong"), status=401)
@@ -686,14 +673,14 @@ CROSSINGS = [
 def test_failure_reports_only_the_crossing(
     per_client: int, per_user: int, crossed: list[tuple[str, ...]]
 ) -> None:
-    throttle = Throttle(per_client=per_client, per_user=per_user, clock=Clock())
+    throttle = Throttle(per_client=per_client, per_user=per_user, clock=Clock(T0))
     verdicts = [throttle.failure(CLIENT, "admin") for _ in range(5)]
     # All at T0, in slot 100: each block lasts until T0 + 330.
     assert verdicts == [tuple(Verdict(FULL, limit) for limit in limits) for limits in crossed]
 
 
 def test_a_failure_without_a_username_counts_for_the_client_only() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     throttle = Throttle(per_client=3, per_user=3, clock=clock)
     assert [throttle.failure(CLIENT, None) for _ in range(3)] == [
         (),
@@ -753,7 +740,9 @@ def test_long_usernames_get_distinct_bounded_keys() -> None:
 
 def test_an_ipv6_slash_64_shares_one_client_count(inner: Recorder) -> None:
     users = CountingUsers()
-    app = make(inner, users, Throttle(per_client=3, per_user=0, clock=Clock()))
+    app = make(
+        inner, users, throttle=Throttle(per_client=3, per_user=0, clock=Clock(T0)), cache=None
+    )
     fail(app, 3, addr="2001:db8::1")
     # Another address of the same /64: an attacker gets no fresh key from it.
     app.get("/", headers=auth(), extra_environ=at("2001:db8::ffff:2"), status=429)
@@ -772,16 +761,18 @@ def test_an_ipv6_slash_64_shares_one_client_count(inner: Recorder) -> None:
 def test_an_ipv4_mapped_address_shares_its_ipv4_count(
     inner: Recorder, failing: str, probing: str
 ) -> None:
-    app = make(inner, USERS, Throttle(per_client=3, per_user=0, clock=Clock()))
+    app = make(
+        inner, USERS, throttle=Throttle(per_client=3, per_user=0, clock=Clock(T0)), cache=None
+    )
     fail(app, 3, addr=failing)
     app.get("/", headers=auth(), extra_environ=at(probing), status=429)
     app.get("/", headers=auth(), extra_environ=at("::ffff:" + OTHER), status=200)
 
 
 def test_a_login_exempts_its_whole_slash_64_from_the_user_limit(inner: Recorder) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     throttle = Throttle(per_client=20, per_user=5, clock=clock)
-    app = make(inner, USERS, throttle)
+    app = make(inner, USERS, throttle=throttle, cache=None)
     app.get("/", headers=auth(), extra_environ=at("2001:db8::1"), status=200)
     assert memory(throttle).trusted(
         "t" + client_key("2001:db8::1") + "\0" + user_key("admin"), clock.now
@@ -821,7 +812,7 @@ def test_memory_is_bounded_under_a_million_addresses() -> None:
     # made before tracing starts (tracing makes every allocation slow): ~7 s
     # on a 2-core box instead of ~17 s, for ~70 MB of address strings.
     addresses = [f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}" for i in range(1_000_000)]
-    clock = Clock()
+    clock = Clock(T0)
     throttle = Throttle(max_entries=100_000, clock=clock)
     store = memory(throttle)
     fail_from = throttle.failure
@@ -862,7 +853,7 @@ def test_memory_is_bounded_under_a_million_addresses() -> None:
 def test_long_usernames_do_not_inflate_the_bound() -> None:
     long_name = "x" * 6000
     assert parse_authorization(basic(long_name, "pw")) is not None  # the parser lets it in
-    throttle = Throttle(per_client=0, max_entries=1000, clock=Clock())
+    throttle = Throttle(per_client=0, max_entries=1000, clock=Clock(T0))
     gc.collect()
     tracemalloc.start()
     try:
@@ -879,7 +870,7 @@ def test_long_usernames_do_not_inflate_the_bound() -> None:
 
 
 def test_a_key_that_keeps_failing_is_not_evicted() -> None:
-    throttle = Throttle(per_client=3, per_user=0, max_entries=100, clock=Clock())
+    throttle = Throttle(per_client=3, per_user=0, max_entries=100, clock=Clock(T0))
     for _ in range(3):
         throttle.failure(CLIENT, None)
     for i in range(1000):
@@ -916,7 +907,12 @@ def test_a_read_refreshes_a_key() -> None:
 
 def test_a_blocked_attacker_stays_blocked_through_a_flood(inner: Recorder) -> None:
     users = CountingUsers()
-    app = make(inner, users, Throttle(per_client=3, per_user=0, max_entries=50, clock=Clock()))
+    app = make(
+        inner,
+        users,
+        throttle=Throttle(per_client=3, per_user=0, max_entries=50, clock=Clock(T0)),
+        cache=None,
+    )
     fail(app, 3, addr=OTHER)
     for i in range(200):
         flood = at(f"10.0.{i >> 8}.{i & 255}")
@@ -929,7 +925,7 @@ def test_a_blocked_attacker_stays_blocked_through_a_flood(inner: Recorder) -> No
 
 
 def test_trusted_pairs_are_bounded_too() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     throttle = Throttle(max_entries=10, clock=clock)
     for i in range(50):
         throttle.success(f"10.0.0.{i}", "admin")
@@ -966,7 +962,7 @@ def run_threads(target: Any, count: int = 8) -> None:
 
 def test_concurrent_failures_are_all_counted() -> None:
     per_thread = 2000
-    clock = Clock()
+    clock = Clock(T0)
     throttle = Throttle(per_client=8 * per_thread, per_user=65535, clock=clock)
     verdicts: list[Verdict] = []
 
@@ -983,7 +979,7 @@ def test_concurrent_failures_are_all_counted() -> None:
 
 
 def test_client_limit_holds_under_concurrent_requests(inner: Recorder) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     users = CountingUsers()
     throttle = Throttle(per_client=20, per_user=0, clock=clock)
     app = BasicAuth(inner, users, throttle=throttle, cache=None)
@@ -1037,11 +1033,11 @@ class DictStore:
 
 
 def test_a_custom_store_is_enough(inner: Recorder) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     store = DictStore()
     throttle = Throttle(per_client=3, per_user=4, store=store, clock=clock)
     assert throttle.store is store
-    app = make(inner, USERS, throttle)
+    app = make(inner, USERS, throttle=throttle, cache=None)
     app.get("/", headers=auth(), extra_environ=at(HOME), status=200)
     fail(app, 3, username="nobody")
     res = app.get("/", headers=auth(), status=429)
