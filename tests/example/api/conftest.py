@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import webtest
 
-from basicauth_wsgi.app import create_app
+from basicauth_wsgi.example.api import create_app
 
 
 @pytest.fixture

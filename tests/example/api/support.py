@@ -8,7 +8,7 @@ from typing import Any
 
 import webtest
 
-from basicauth_wsgi.app import MAX_EMAIL
+from basicauth_wsgi.example.api import MAX_EMAIL
 
 SUBSCRIBERS = "/api/v1/subscribers"
 JSON = "application/json"

@@ -15,7 +15,7 @@ import webtest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from basicauth_wsgi.app import MAX_EMAIL, MAX_NAME
+from basicauth_wsgi.example.api import MAX_EMAIL, MAX_NAME
 
 from .support import (
     ADA,

@@ -14,7 +14,7 @@ import webtest
 from helpers import basic
 
 from basicauth_wsgi import BasicAuth
-from basicauth_wsgi.app import MAX_LIMIT, create_app
+from basicauth_wsgi.example.api import MAX_LIMIT, create_app
 
 from .support import ADA, JSON, SUBSCRIBERS, assert_error, create, encode, post_json, total
 

@@ -10,13 +10,8 @@ from typing import Any
 from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import WSGIWarning, validator
 
-from basicauth_wsgi.router import (
-    HTTPError,
-    Request,
-    Response,
-    Router,
-    json_response,
-)
+from basicauth_wsgi.example.http import HTTPError, Request, Response, json_response
+from basicauth_wsgi.example.router import Router
 
 LIMIT = 64  # small body limit so 413 tests need no megabyte bodies
 # The 413 reason phrase changed with RFC 9110 (Python 3.13); take the running one.

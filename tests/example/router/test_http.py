@@ -8,12 +8,7 @@ from typing import Any
 import pytest
 import webtest
 
-from basicauth_wsgi.router import (
-    HTTPError,
-    Request,
-    Response,
-    json_response,
-)
+from basicauth_wsgi.example.http import HTTPError, Request, Response, json_response
 
 from .support import LIMIT, TOO_LARGE, CountingInput, call, error_of, make_router, post, post_json
 

@@ -12,13 +12,8 @@ import webtest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from basicauth_wsgi.router import (
-    HTTPError,
-    Request,
-    Response,
-    Router,
-    json_response,
-)
+from basicauth_wsgi.example.http import HTTPError, Request, Response, json_response
+from basicauth_wsgi.example.router import Router
 
 from .support import ROUTER, TOO_LARGE, call, error_of
 
