@@ -26,9 +26,9 @@ from .watch import CHECK_INTERVAL, WatchedFile
 
 __all__ = [
     "Entry",
-    "create_htpasswd",
     "HtgroupFile",
     "HtpasswdFile",
+    "create_htpasswd",
     "parse_htgroup",
     "parse_htpasswd",
     "read_htpasswd",

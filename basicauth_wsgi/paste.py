@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .options import from_strings as options_from_strings
 from .middleware import BasicAuth
+from .options import from_strings as options_from_strings
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication

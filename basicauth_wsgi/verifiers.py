@@ -14,15 +14,14 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from .grammar import is_username, normalize
 
 __all__ = [
-    "Capabilities",
     "CallableVerifier",
+    "Capabilities",
     "HashedUsers",
     "PlainUsers",
     "Verifier",

@@ -18,7 +18,7 @@ from . import apps
 
 
 def _example(wrap: Callable[[Any], Any] | None) -> Any:
-    from basicauth_wsgi.app import create_app
+    from basicauth_wsgi.example.api import create_app
 
     api = create_app(tempfile.mkdtemp(prefix="bench-") + "/api.db")
     return api if wrap is None else wrap(api)

@@ -1,0 +1,235 @@
+"""Every code block in README.md, run as a reader would run it."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import webtest
+from helpers import ROOT, LiveServer, basic
+from paste.deploy import loadapp
+
+from basicauth_wsgi import BasicAuth
+from basicauth_wsgi.cli import main
+from basicauth_wsgi.hashes import hash_password
+from basicauth_wsgi.htpasswd import write_htpasswd
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+BLOCKS = [
+    (m.group(1), textwrap.dedent(m.group(2)))
+    for m in re.finditer(r"^```(\w+)\n(.*?)^```$", README, re.M | re.S)
+]
+PYTHON = [code for lang, code in BLOCKS if lang == "python"]
+
+
+def block(lang: str, containing: str) -> str:
+    [code] = [c for kind, c in BLOCKS if kind == lang and containing in c]
+    return code
+
+
+def test_every_block_is_claimed_by_a_test() -> None:
+    # The tests below pick blocks by language and a phrase; a new block
+    # nobody tests would fail here.
+    claimed = {
+        ("sh", "python -m pytest"),
+        ("sh", "python -m bench"),
+        ("sh", "basicauth-wsgi passwd"),
+        ("ini", "egg:basicauth-wsgi#basicauth"),
+        ("console", "$ curl"),
+        ("text", "authentication failed"),
+    }
+    kinds = [lang for lang, _ in BLOCKS]
+    assert kinds.count("python") == len(PYTHON) and PYTHON
+    for lang, code in BLOCKS:
+        if lang != "python":
+            assert any(lang == k and phrase in code for k, phrase in claimed), (lang, code[:60])
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder with the files the README's examples name."""
+    monkeypatch.chdir(tmp_path)
+    write_htpasswd(
+        tmp_path / "users.htpasswd",
+        {
+            "admin": hash_password("SuperSecretPwd", "sha256-crypt"),
+            "alice": hash_password("alice-pw", "sha256-crypt"),
+            "bob": hash_password("bob-pw", "sha256-crypt"),
+        },
+    )
+    (tmp_path / "groups").write_text("admin: alice\n")
+    return tmp_path
+
+
+def hello(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+
+
+def test_the_benchmark_command() -> None:
+    # Run for real (on a tiny budget) by tests/test_bench.py.
+    assert block("sh", "python -m bench").strip() == (
+        "python -m pip install -e '.[bench]' && python -m bench"
+    )
+    assert (
+        "python -m pip install -e '.[bench]' && python -m bench"
+        in (ROOT / "BENCHMARKS.md").read_text()
+    )
+
+
+def test_the_two_commands() -> None:
+    run, test = [
+        line for line in block("sh", "python -m pytest").splitlines() if line and line[0] != "#"
+    ]
+    assert run == "python -m pip install . && python serve.py"
+    assert test == "python -m pip install -e '.[test]' && python -m pytest"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test in ci.splitlines(), ".ci/run must run exactly the README's test command"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [c for c in PYTHON if "django" not in c],
+    ids=lambda c: c.splitlines()[-1][:40] if c else "",
+)
+def test_python_blocks_run_and_protect(site: Path, code: str) -> None:
+    namespace: dict[str, Any] = {"__name__": "readme", "app": hello}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README is ours
+    app = namespace["app"]
+    wsgi = getattr(app, "wsgi_app", app)
+    assert isinstance(wsgi, BasicAuth)
+    client = webtest.TestApp(app)
+    client.get("/", status=401)
+    ok = client.get(
+        "/", headers={"Authorization": basic("admin", "SuperSecretPwd")}, expect_errors=True
+    )
+    assert ok.status_int in (200, 404)  # Flask has no "/" route: 404 after auth
+
+
+def test_django_block(site: Path) -> None:
+    (site / "mysite").mkdir()
+    (site / "mysite" / "__init__.py").write_text("")
+    (site / "mysite" / "settings.py").write_text(
+        "SECRET_KEY = 'readme'\nALLOWED_HOSTS = ['*']\nROOT_URLCONF = 'mysite.urls'\n"
+        "INSTALLED_APPS = []\nDATABASES = {}\n"
+    )
+    (site / "mysite" / "urls.py").write_text(
+        "from django.http import HttpResponse\nfrom django.urls import path\n"
+        "urlpatterns = [path('', lambda r: HttpResponse(r.META.get('REMOTE_USER', '-')))]\n"
+    )
+    check = block("python", "django") + textwrap.dedent(
+        """
+            import base64, webtest
+            client = webtest.TestApp(application)
+            client.get("/", status=401)
+            token = base64.b64encode(b"admin:SuperSecretPwd").decode()
+            print(client.get("/", headers={"Authorization": "Basic " + token}).text)
+            """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "-c", check], cwd=site, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "admin"
+
+
+def test_cli_block(site: Path) -> None:
+    (site / "bob-password.txt").write_text("bob-new-pw\n")
+    answers = {"alice": "alice-new-pw", "carol": "carol-pw"}
+    for line in block("sh", "basicauth-wsgi passwd").splitlines():
+        words = shlex.split(line.split("#", 1)[0])
+        assert words[0] == "basicauth-wsgi"
+        stdin = ""
+        if "<" in words:
+            at = words.index("<")
+            stdin = (site / words[at + 1]).read_text()
+            words = words[:at]
+        user = words[3] if len(words) > 3 else ""
+        answer = answers.get(user, "")
+        out = io.StringIO()
+        code = main(
+            words[1:],
+            stdin=io.StringIO(stdin),
+            stdout=out,
+            stderr=out,
+            ask=lambda prompt, answer=answer: answer,  # type: ignore[misc]
+        )
+        assert code == 0, (line, out.getvalue())
+    users = (site / "users.htpasswd").read_text()
+    assert "bob:" in users and "carol:" not in users
+
+
+def test_ini_block(site: Path) -> None:
+    (site / "app.ini").write_text(block("ini", "egg:basicauth-wsgi#basicauth"))
+    app = webtest.TestApp(loadapp(f"config:{site / 'app.ini'}"))
+    app.get("/api/v1/private", status=401)
+    bob = {"Authorization": basic("bob", "bob-pw")}
+    alice = {"Authorization": basic("alice", "alice-pw")}
+    created = app.post_json(
+        "/api/v1/subscribers", {"name": "A", "email": "a@example.com"}, headers=bob
+    )
+    app.delete(created.headers["Location"], headers=bob, status=403)
+    app.delete(created.headers["Location"], headers=alice, status=204)
+
+
+def _expected_pattern(expected: list[str]) -> re.Pattern[str]:
+    # "..." alone stands for any lines; "..." inside a line for any text.
+    parts = []
+    for line in expected:
+        if line == "...":
+            parts.append(r"(?:[^\n]*\n)*?")
+        else:
+            parts.append(re.escape(line).replace(r"\.\.\.", r"[^\n]*") + r"\n")
+    return re.compile("".join(parts))
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_console_transcript(live_server: LiveServer) -> None:
+    steps: list[tuple[str, list[str]]] = []
+    for line in block("console", "$ curl").splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    assert len(steps) >= 8
+    for command, expected in steps:
+        words = shlex.split(
+            command.replace("<password>", live_server.password).replace(
+                "127.0.0.1:8080", f"127.0.0.1:{live_server.port}"
+            )
+        )
+        assert words[0] == "curl"
+        result = subprocess.run(
+            [str(shutil.which("curl")), "-sS", "--max-time", "10", *words[1:]],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        )
+        actual = result.stdout.replace("\r\n", "\n")
+        if not actual.endswith("\n"):
+            actual += "\n"
+        assert _expected_pattern(expected).fullmatch(actual), (command, actual)
+
+
+def test_log_lines_block() -> None:
+    import configparser
+
+    clf = re.compile(r'^\S+ - \S+ \[[^]]+\] "[^"]*" \d{3} (\d+|-)$')
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ROOT / "docs" / "fail2ban-filter.conf")
+    failregex = re.compile(parser["Definition"]["failregex"].replace("<HOST>", r"[0-9a-f:.]+"))
+    access, *failures = block("text", "authentication failed").splitlines()
+    assert clf.match(access)
+    assert failures and all(failregex.search(line) for line in failures)
