@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
 __all__ = ["GENERAL", "TRUSTED", "CheckSlots", "default_slots"]
 
@@ -46,9 +47,17 @@ class CheckSlots:
     refused), so a flood cannot flood the log.
     """
 
-    __slots__ = ("_busy", "_changed", "_overloaded", "_refused", "_trusted_busy", "limit", "logger")
+    __slots__ = (
+        "_busy",
+        "_changed",
+        "_overloaded",
+        "_refused",
+        "_trusted_busy",
+        "limit",
+        "logger",
+    )
 
-    def __init__(self, limit: int, *, logger: logging.Logger | logging.LoggerAdapter[object]) -> None:
+    def __init__(self, limit: int, *, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
         self.limit = limit
         self.logger = logger
         self._busy = 0

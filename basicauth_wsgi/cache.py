@@ -21,7 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, cast
 
 __all__ = ["CachedResult", "HeaderMemo", "ResultCache", "VerificationCache", "bind_results"]
 
@@ -159,7 +159,7 @@ class _BoundCache:
         return self._cache.get(key, generation), (key, generation)
 
     def remember(self, ticket: object, username: str, principal: object) -> None:
-        key, generation = ticket  # type: ignore[misc]
+        key, generation = cast("tuple[bytes, object]", ticket)
         self._cache.put(key, username, principal, generation)
 
 
@@ -198,7 +198,7 @@ class HeaderMemo:
         return self._known.get(header), (header, None)
 
     def remember(self, ticket: object, username: str, principal: object) -> None:
-        header, generation = ticket  # type: ignore[misc]
+        header, generation = cast("tuple[str, object]", ticket)
         if principal is None or len(header) > self.max_length or generation != self._seen:
             return
         if len(self._known) >= self.max_entries:

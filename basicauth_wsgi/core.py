@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
@@ -44,10 +45,10 @@ default_logger = logging.getLogger("basicauth_wsgi")
 
 #: How long a request waits for a free check slot before its 503.
 SLOT_WAIT = 0.05
+#: How long a request waits for the same credentials' check already running.
+FOLLOW_WAIT = 5.0
 
-UNAUTHORIZED_MESSAGE = (
-    "This resource requires a username and password (HTTP Basic authentication)."
-)
+UNAUTHORIZED_MESSAGE = "This resource requires a username and password (HTTP Basic authentication)."
 
 
 class _Public:
@@ -82,10 +83,27 @@ class Pending:
 
     From :meth:`Gate.begin`; ``trusted`` says whether the (client, user) pair
     may use the extra check slot. ``slot`` is set by :meth:`Gate.admit`.
+
+    When the same credentials are already being checked (a browser opening
+    six connections at once after the password prompt), ``follows`` is the
+    :class:`threading.Event` of that check: wait for it (no slot is needed),
+    then decide again, from the cache. Otherwise ``flight`` is this check's
+    own event, set by :meth:`Gate.leave`.
     """
 
-    __slots__ = ("client", "header", "method", "password", "path", "slot", "ticket", "trusted",
-                 "username")
+    __slots__ = (
+        "client",
+        "flight",
+        "follows",
+        "header",
+        "method",
+        "password",
+        "path",
+        "slot",
+        "ticket",
+        "trusted",
+        "username",
+    )
 
     def __init__(
         self,
@@ -106,6 +124,8 @@ class Pending:
             trusted,
         )
         self.slot = 0
+        self.flight: threading.Event | None = None
+        self.follows: threading.Event | None = None
 
 
 Decision = _Public | Refusal | CachedResult
@@ -218,8 +238,6 @@ class Gate:
                 raise ValueError(
                     f"{rule!r} is for a public path (see exclude/include): it would never apply"
                 )
-        #: Whether decisions need the request path at all.
-        self.needs_path = self.path_lists or bool(self.rules)
         self.slots = (
             None
             if max_concurrent_checks is None
@@ -227,6 +245,9 @@ class Gate:
         )
         self._clock = clock
         self._store_error_logged = -1e9
+        # Checks running now, by cache ticket: at most one per credentials.
+        self._flights: dict[object, threading.Event] = {}
+        self._flights_lock = threading.Lock()
 
         self.page_401 = ErrorPage(
             401, "unauthorized", UNAUTHORIZED_MESSAGE, [("WWW-Authenticate", self.challenge)]
@@ -253,26 +274,52 @@ class Gate:
     # -- the order of checks -------------------------------------------------
 
     def decide(
-        self, header: str | None, client: str, method: str, path: str, https: bool,
+        self,
+        header: str | None,
+        client: str,
+        method: str,
+        path: str,
+        https: bool,
         preflight: bool,
     ) -> Decision:
         """Decide one request, checking its password here if need be (blocking)."""
         step = self.begin(header, client, method, path, https, preflight)
         if step.__class__ is not Pending:
             return step  # type: ignore[return-value]
-        pending: Pending = step  # type: ignore[assignment]
-        if not self.admit(pending, SLOT_WAIT):
-            return self._busy
+        pending: Pending = step
+        if pending.follows is not None:
+            # The same credentials are being checked: their result will be
+            # in the cache. Decide again from it (once: if that check ended
+            # without a result, this request checks for itself).
+            if not pending.follows.wait(FOLLOW_WAIT):
+                return self._busy
+            step = self.begin(header, client, method, path, https, preflight, follow=False)
+            if step.__class__ is not Pending:
+                return step  # type: ignore[return-value]
+            pending = step
         try:
+            if not self.admit(pending, SLOT_WAIT):
+                return self._busy
             return self.check(pending)
         finally:
             self.leave(pending)
 
     def begin(
-        self, header: str | None, client: str, method: str, path: str, https: bool,
+        self,
+        header: str | None,
+        client: str,
+        method: str,
+        path: str,
+        https: bool,
         preflight: bool,
+        *,
+        follow: bool = True,
     ) -> Decision | Pending:
         """Everything up to the password check; never blocks, never hashes.
+
+        With ``follow`` (the default), a request whose credentials are being
+        checked already comes back as a :class:`Pending` that follows that
+        check; :meth:`decide` calls again with ``follow=False`` once it ended.
 
         ``path`` is the full request path as the server decoded it (WSGI's
         ``SCRIPT_NAME + PATH_INFO``); ``client`` the peer address (``"-"``
@@ -313,8 +360,9 @@ class Gate:
             credentials = split_credentials(header)
             if credentials is None:
                 basic = header.lstrip()[:6].lower() == "basic "
-                return self._counted(client, None, method, path,
-                                     "malformed" if basic else "unsupported_scheme")
+                return self._counted(
+                    client, None, method, path, "malformed" if basic else "unsupported_scheme"
+                )
             username, password = credentials
             trusted = False
             if throttle is not None:
@@ -325,7 +373,20 @@ class Gate:
                 trusted = throttle.trusts(client, username)
         except Exception:
             return self._store_failed()
-        return Pending(header, client, method, path, username, password, ticket, trusted)
+        pending = Pending(header, client, method, path, username, password, ticket, trusted)
+        if ticket is not None:
+            # One check per credentials at a time: the others wait for its
+            # result instead of taking a slot each (the ticket is the
+            # cache's key for this header and store generation).
+            with self._flights_lock:
+                running = self._flights.get(ticket)
+                if running is None:
+                    pending.flight = self._flights[ticket] = threading.Event()
+                elif follow:
+                    pending.follows = running
+                # else: followed once already, and another check of these
+                # credentials has started since: check alone, unregistered.
+        return pending
 
     def admit(self, pending: Pending, timeout: float) -> bool:
         """Take a check slot for ``pending``, waiting at most ``timeout`` seconds."""
@@ -335,10 +396,21 @@ class Gate:
         return bool(pending.slot)
 
     def leave(self, pending: Pending) -> None:
-        """Give back the check slot :meth:`admit` took."""
+        """Give back the check slot :meth:`admit` took; wake who waits for this check.
+
+        Call it for every :class:`Pending` that :meth:`begin` returned and
+        that does not follow another check, whatever happened.
+        """
         if self.slots is not None and pending.slot:
             self.slots.release(pending.slot)
             pending.slot = 0
+        flight = pending.flight
+        if flight is not None:
+            pending.flight = None
+            with self._flights_lock:
+                if self._flights.get(pending.ticket) is flight:
+                    del self._flights[pending.ticket]
+            flight.set()
 
     @property
     def overloaded(self) -> Refusal:
@@ -355,13 +427,15 @@ class Gate:
             except Exception:
                 return self._store_failed()
             if reserved.__class__ is Verdict:
-                return self._blocked(reserved)  # type: ignore[arg-type]
+                return self._blocked(reserved)
             ticket = reserved  # type: ignore[assignment]
         try:
             result = self._verify(username, pending.password)
         except Exception:
             self.logger.exception(
-                "verifier raised: user=%r client=%s path=%s", username, client,
+                "verifier raised: user=%r client=%s path=%s",
+                username,
+                client,
                 quote_path(pending.path),
             )
             if ticket is not None:
@@ -375,8 +449,9 @@ class Gate:
             return self._failed(client, username, self._reason(username), pending.path, blocked)
         if ticket is not None:
             self._settle(ticket, True)
-        return self._grant(CachedResult(username, principal, 0.0), client, pending.method,
-                           pending.path)
+        return self._grant(
+            CachedResult(username, principal, 0.0), client, pending.method, pending.path
+        )
 
     # -- steps -------------------------------------------------------------------
 
@@ -392,7 +467,10 @@ class Gate:
         if self.rules and not self._authorized(hit.username, method, path):
             self._log(
                 "authorization refused: user=%r client=%s method=%s path=%s",
-                hit.username, client, method or "-", quote_path(path),
+                hit.username,
+                client,
+                method or "-",
+                quote_path(path),
             )
             return Refusal(403, self._page_403, (), "forbidden")
         return hit
@@ -414,7 +492,11 @@ class Gate:
         return True
 
     def _counted(
-        self, client: str, username: str | None, method: str, path: str,
+        self,
+        client: str,
+        username: str | None,
+        method: str,
+        path: str,
         reason: str | None = None,
     ) -> Refusal:
         """A failure known without a password check (cached, or a malformed header)."""
@@ -422,7 +504,7 @@ class Gate:
         if self.throttle is not None:
             reserved = self.throttle.reserve(client, username)
             if reserved.__class__ is Verdict:
-                return self._blocked(reserved)  # type: ignore[arg-type]
+                return self._blocked(reserved)
             blocked = self._settle(reserved, False)  # type: ignore[arg-type]
         if reason is None:
             reason = self._reason(username) if username is not None else "malformed"
@@ -454,8 +536,12 @@ class Gate:
         # RFC 6585 §4: 429 with Retry-After; no challenge, since retrying
         # with other credentials now would not help. Not logged: the block
         # was logged once when it began.
-        return Refusal(429, self._page_429, (("Retry-After", str(verdict.retry_after)),),
-                       f"{verdict.limit}_limit")
+        return Refusal(
+            429,
+            self._page_429,
+            (("Retry-After", str(verdict.retry_after)),),
+            f"{verdict.limit}_limit",
+        )
 
     def _store_failed(self) -> Refusal:
         self._log_store_error()
@@ -472,7 +558,11 @@ class Gate:
     # -- the one place that writes refusal lines ------------------------------------
 
     def _failed(
-        self, client: str, username: str | None, reason: str, path: str,
+        self,
+        client: str,
+        username: str | None,
+        reason: str,
+        path: str,
         blocked: tuple[Verdict, ...],
     ) -> Refusal:
         # One line per failure, in a fixed shape fail2ban can match. repr()
@@ -481,14 +571,20 @@ class Gate:
         shown = quote_path(path)
         self._log(
             "authentication failed: user=%r client=%s reason=%s path=%s",
-            username, client, reason, shown,
+            username,
+            client,
+            reason,
+            shown,
         )
         for verdict in blocked:
             # Once, when the key becomes blocked; the 429s that follow are
             # not logged, so an attack cannot flood the log.
             self._log(
                 "authentication blocked: user=%r client=%s reason=%s_limit path=%s",
-                username, client, verdict.limit, shown,
+                username,
+                client,
+                verdict.limit,
+                shown,
             )
         return Refusal(401, self.page_401, (), reason)
 

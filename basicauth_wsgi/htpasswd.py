@@ -265,9 +265,7 @@ def parse_htgroup(data: bytes, source: str) -> dict[str, frozenset[str]]:
             raise ValueError(
                 f"{source}, line {number}: expected 'group: user ...', got {text[:40]!r}"
             )
-        groups.setdefault(group, set()).update(
-            normalize(user) for user in members.split()
-        )
+        groups.setdefault(group, set()).update(normalize(user) for user in members.split())
     return {group: frozenset(users) for group, users in groups.items()}
 
 

@@ -14,6 +14,7 @@ the decision into ``start_response`` calls (PEP 3333).
 from __future__ import annotations
 
 import logging
+import operator
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -97,7 +98,6 @@ class BasicAuth:
         self.strip_authorization = strip_authorization
         self.unauthorized = unauthorized
         self._decide = gate.decide
-        self._needs_path = gate.needs_path
         self._page_401 = gate.page_401
         self._challenge = gate.challenge
 
@@ -112,8 +112,9 @@ class BasicAuth:
         win over the environment. A bad or unknown ``BASICAUTH_*`` variable
         is a ``ValueError`` naming it.
         """
-        return cls(app, **{**from_environ(environ, require_users="users" not in options),
-                           **options})
+        return cls(
+            app, **{**from_environ(environ, require_users="users" not in options), **options}
+        )
 
     # -- the request path ---------------------------------------------------
 
@@ -126,8 +127,7 @@ class BasicAuth:
             method,
             # PEP 3333: the request path is SCRIPT_NAME + PATH_INFO; checking
             # only PATH_INFO would let a mount point's split hide a path.
-            environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "") if self._needs_path
-            else "",
+            environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
             environ.get("wsgi.url_scheme") == "https",
             method == "OPTIONS"
             and "HTTP_ORIGIN" in environ
@@ -142,7 +142,7 @@ class BasicAuth:
         if decision is PREFLIGHT:
             return self._preflight(environ, start_response)
         if decision.__class__ is Refusal:
-            return self._refuse(decision, environ, start_response)  # type: ignore[arg-type]
+            return self._refuse(decision, environ, start_response)
         environ["REMOTE_USER"] = decision.username  # type: ignore[union-attr]
         environ["AUTH_TYPE"] = "Basic"
         environ["basicauth.user"] = decision.principal  # type: ignore[union-attr]
@@ -166,7 +166,10 @@ class BasicAuth:
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             kept = [(n, v) for n, v in headers if n.lower().startswith(_PREFLIGHT_HEADERS)]
-            kept.append(("Content-Length", "0"))
+            if status[:3] not in ("204", "304"):
+                # An empty body of our own; RFC 9110 §8.6 forbids a length on
+                # a 204 or 304, and wsgiref.validate wants a type elsewhere.
+                kept += [("Content-Type", "text/plain"), ("Content-Length", "0")]
             start_response(status, kept, exc_info)
             return _discard
 
@@ -192,15 +195,29 @@ class BasicAuth:
 
         return start
 
-    def __getattr__(self, name: str) -> Any:
-        # The options live on the core; read them through the middleware too
-        # (app.throttle, app.cache, app.realm, ...).
-        if name.startswith("__") or name == "gate":
-            raise AttributeError(name)
-        return getattr(self.gate, name)
-
     def __repr__(self) -> str:
         return f"<BasicAuth realm={self.gate.realm!r} app={self.app!r}>"
+
+
+# The options live on the core; the middleware shows them too (app.throttle,
+# app.cache, app.realm, ...), read-only.
+for _name in (
+    "allow_cors_preflight",
+    "cache",
+    "challenge",
+    "exclude",
+    "groups",
+    "include",
+    "logger",
+    "realm",
+    "require_https",
+    "rules",
+    "slots",
+    "throttle",
+    "verifier",
+):
+    setattr(BasicAuth, _name, property(operator.attrgetter("gate." + _name)))
+del _name
 
 
 def _discard(data: bytes) -> None:

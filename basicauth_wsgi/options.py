@@ -210,37 +210,73 @@ class Option(NamedTuple):
 
 #: Every option, in the order ``serve --help`` lists them.
 OPTIONS: tuple[Option, ...] = (
-    Option("htpasswd", path, "users file (Apache htpasswd format), reloaded when it changes",
-           into="users"),
-    Option("users", user_lines, "'user:hash' entries, separated by newlines or spaces",
-           into="users"),
+    Option(
+        "htpasswd",
+        path,
+        "users file (Apache htpasswd format), reloaded when it changes",
+        into="users",
+    ),
+    Option(
+        "users", user_lines, "'user:hash' entries, separated by newlines or spaces", into="users"
+    ),
     Option("realm", text, "realm in the challenge; latin-1, no control characters", _str),
-    Option("exclude", words, "public path: /health exactly, /static/ a subtree", _any,
-           arity="many"),
+    Option(
+        "exclude", words, "public path: /health exactly, /static/ a subtree", _any, arity="many"
+    ),
     Option("include", words, "if given, the only protected paths", _any, arity="many"),
-    Option("allow_cors_preflight", boolean,
-           "let CORS preflights through unauthenticated (headers only)", _bool, arity="bool"),
-    Option("require_https", boolean,
-           "403 for plain HTTP from non-loopback clients", _bool, arity="bool"),
-    Option("strip_authorization", boolean,
-           "hide the Authorization header from the app", _bool, arity="bool"),
-    Option("max_concurrent_checks", integer_or_off,
-           "password checks run at once at most (off: no limit)", _slots),
+    Option(
+        "allow_cors_preflight",
+        boolean,
+        "let CORS preflights through unauthenticated (headers only)",
+        _bool,
+        arity="bool",
+    ),
+    Option(
+        "require_https",
+        boolean,
+        "403 for plain HTTP from non-loopback clients",
+        _bool,
+        arity="bool",
+    ),
+    Option(
+        "strip_authorization",
+        boolean,
+        "hide the Authorization header from the app",
+        _bool,
+        arity="bool",
+    ),
+    Option(
+        "max_concurrent_checks",
+        integer_or_off,
+        "password checks run at once at most (off: no limit)",
+        _slots,
+    ),
     Option("htgroup", path, "group file (Apache format) for rules", into="groups"),
     Option("rules", rules, "authorization rules, one a line: PATH METHODS user @group", _any),
-    Option("throttle", boolean, "false turns brute-force throttling off", into="throttle",
-           arity="bool"),
-    Option("throttle_per_client", integer, "failures per address per window (0: off)",
-           into="throttle"),
-    Option("throttle_per_user", integer, "failures per username per window (0: off)",
-           into="throttle"),
+    Option(
+        "throttle", boolean, "false turns brute-force throttling off", into="throttle", arity="bool"
+    ),
+    Option(
+        "throttle_per_client", integer, "failures per address per window (0: off)", into="throttle"
+    ),
+    Option(
+        "throttle_per_user", integer, "failures per username per window (0: off)", into="throttle"
+    ),
     Option("throttle_window", number, "throttle window, seconds", into="throttle"),
-    Option("throttle_max_entries", integer, "keys the in-process throttle keeps at most",
-           into="throttle"),
-    Option("throttle_redis_url", url, "share throttle counts through this Redis server",
-           into="throttle", aliases=("--redis", "BASICAUTH_REDIS_URL")),
-    Option("cache", boolean, "false turns the verification cache off", into="cache",
-           arity="bool"),
+    Option(
+        "throttle_max_entries",
+        integer,
+        "keys the in-process throttle keeps at most",
+        into="throttle",
+    ),
+    Option(
+        "throttle_redis_url",
+        url,
+        "share throttle counts through this Redis server",
+        into="throttle",
+        aliases=("--redis", "BASICAUTH_REDIS_URL"),
+    ),
+    Option("cache", boolean, "false turns the verification cache off", into="cache", arity="bool"),
     Option("cache_max_entries", integer, "verification results kept at most", into="cache"),
     Option("cache_ttl", number, "seconds a verification result is kept", into="cache"),
 )
@@ -284,7 +320,7 @@ def from_strings(
         try:
             values[key] = option.parse(raw)
         except ValueError as exc:
-            raise ValueError(f"{spell(option)}={raw!r}: {exc}") from None
+            raise ValueError(f"{spell(option)} = {raw!r}: {exc}") from None
     return build(values, spell=spell, require_users=require_users)
 
 
@@ -312,13 +348,16 @@ def build(
         kwargs["users"] = HtpasswdFile(values["htpasswd"])
     elif "users" in values:
         kwargs["users"] = HashedUsers.from_entries(
-            ((user, hashed, f"{name('users')}, entry {i}") for i, (user, hashed) in
-             enumerate(values["users"], start=1)),
+            (
+                (user, hashed, f"{name('users')}, entry {i}")
+                for i, (user, hashed) in enumerate(values["users"], start=1)
+            ),
             source=name("users"),
         )
     elif require_users:
         raise ValueError(
-            f"{name('htpasswd')} (a users file) or {name('users')} (user:hash entries) is required"
+            f"option '{name('htpasswd')}' is required: the users file "
+            f"(or '{name('users')}': user:hash entries)"
         )
     if "htgroup" in values:
         kwargs["groups"] = HtgroupFile(values["htgroup"])
@@ -334,7 +373,7 @@ def build(
             kwargs["throttle"] = _construct(Throttle, limits, "throttle_", name)
     elif limits or redis_url is not None:
         first = next(iter(limits), "redis_url")
-        raise ValueError(f"{name('throttle')} is false, but {name('throttle_' + first)} is set")
+        raise ValueError(f"{name('throttle')} = false, but {name('throttle_' + first)} is set")
     else:
         kwargs["throttle"] = None
 
@@ -342,7 +381,7 @@ def build(
     if not values.get("cache", True):
         if tuning:
             raise ValueError(
-                f"{name('cache')} is false, but {name('cache_' + next(iter(tuning)))} is set"
+                f"{name('cache')} = false, but {name('cache_' + next(iter(tuning)))} is set"
             )
         kwargs["cache"] = None
     elif tuning:
@@ -378,9 +417,7 @@ def from_environ(environ: Mapping[str, str], *, require_users: bool = True) -> d
     )
 
 
-def environ_settings(
-    environ: Mapping[str, str], *, ignore: Iterable[str] = ()
-) -> dict[str, str]:
+def environ_settings(environ: Mapping[str, str], *, ignore: Iterable[str] = ()) -> dict[str, str]:
     """The middleware options set in ``environ``, by option name (still strings)."""
     ignored = set(ignore)
     by_env = {env: option.name for option in OPTIONS for env in (option.env, *option.env_aliases)}
@@ -394,4 +431,3 @@ def environ_settings(
             raise ValueError(f"unknown environment variable {variable}; known: {known}")
         found[name] = value
     return found
-

@@ -109,7 +109,7 @@ def path_readings(path: str) -> tuple[str, ...]:
     for spelling in list(spellings):
         if "\\" in spelling:
             spellings.append(spelling.replace("\\", "/"))
-    readings = []
+    readings: list[str] = []
     for spelling in spellings:
         readings += (spelling, normalize_path(spelling))
         if ";" in spelling:

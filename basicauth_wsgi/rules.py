@@ -21,7 +21,6 @@ from .paths import PathList
 __all__ = ["Groups", "Rule", "as_groups"]
 
 
-
 @runtime_checkable
 class Groups(Protocol):
     """Group membership, as rules need it."""
@@ -106,9 +105,7 @@ class Rule:
             if not upper:
                 raise ValueError(f"Rule {path!r}: methods is empty, so it would match nothing")
             self.methods = frozenset(upper | {"HEAD"} if "GET" in upper else upper)
-        self.users = frozenset(
-            normalize(u) for u in _names(users or (), "users")
-        )
+        self.users = frozenset(normalize(u) for u in _names(users or (), "users"))
         self.groups = tuple(_names(groups or (), "groups"))
         if (users is not None or groups is not None) and not self.users and not self.groups:
             # An empty list reads as "nobody", but a rule naming nobody

@@ -11,6 +11,7 @@ into one::
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import secrets
@@ -216,29 +217,26 @@ class HashedUsers:
 
     def verify(self, username: str, password: str) -> str | None:
         """Return ``username`` if ``password`` matches its hash, else ``None``."""
-        from .hashes import verify_password
+        from .hashes import verify_bytes
 
-        secrets_: list[str | bytes] = [password]
+        secrets_ = [password.encode("utf-8", "surrogatepass")]
         if not password.isascii():
-            try:
+            with contextlib.suppress(UnicodeEncodeError):
                 secrets_.append(password.encode("latin-1"))
-            except UnicodeEncodeError:
-                pass
         hashed = self._users.get(username)
         if hashed is not None:
             for secret in secrets_:
-                if verify_password(secret, hashed):
+                if verify_bytes(secret, hashed):
                     return username
         # Pad the failure to one check of every kind in the store: the same
         # work for an unknown user as for a known one of any scheme.
-        if hashed is None:
-            own = -1
-        else:
+        own = -1  # an unknown user: every kind is padded
+        if hashed is not None:
             own = 0 if self._kind is None else self._kind.get(username, -1)
         for secret in secrets_:
             for kind, dummy in enumerate(self._pads):
                 if kind != own:
-                    verify_password(secret, dummy)
+                    verify_bytes(secret, dummy)
         return None
 
     def has_user(self, username: str) -> bool:

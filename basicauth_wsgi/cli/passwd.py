@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..grammar import has_ctl, is_username, normalize
 from ..htpasswd import parse_htpasswd, update_htpasswd
@@ -20,7 +20,7 @@ from ..htpasswd import parse_htpasswd, update_htpasswd
 __all__ = ["Failed", "add_parsers", "run"]
 
 
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     """Add ``passwd``, ``check`` and ``audit`` to the command line."""
     from ..hashes import SCHEMES
 
@@ -138,9 +138,7 @@ def _check(
     user = _username(args.user)
     data = _load_file(args.file)
     try:
-        entries = {
-            normalize(e.username): e for e in parse_htpasswd(data, args.file)
-        }
+        entries = {normalize(e.username): e for e in parse_htpasswd(data, args.file)}
     except ValueError as exc:
         raise Failed(str(exc)) from None
     password = _read_password(args, stdin, ask, confirm=False)
@@ -175,9 +173,7 @@ def _audit(args: argparse.Namespace, stdout: TextIO) -> int:
     return 1 if found else 0
 
 
-def run(
-    args: argparse.Namespace, stdin: TextIO, stdout: TextIO, ask: Callable[[str], str]
-) -> int:
+def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, ask: Callable[[str], str]) -> int:
     """Run ``passwd``, ``check`` or ``audit``; ``Failed`` carries an error and its exit code."""
     if args.command == "passwd":
         return _passwd(args, stdin, stdout, ask)

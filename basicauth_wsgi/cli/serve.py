@@ -88,27 +88,59 @@ class ServerOption(NamedTuple):
 #: The server's options; the middleware's come from :data:`basicauth_wsgi.options.OPTIONS`.
 SERVER_OPTIONS: tuple[ServerOption, ...] = (
     ServerOption("host", "--host", "HOST", _text, f"interface to bind (default {DEFAULT_HOST})"),
-    ServerOption("port", "--port", "PORT", _port,
-                 f"TCP port, 0 for any free one (default {DEFAULT_PORT})"),
-    ServerOption("app", "--app", None, _app_ref,
-                 "serve this WSGI application (MODULE:NAME) instead of the example API"),
-    ServerOption("db", "--db", "BASICAUTH_DB", _text,
-                 f"the example API's SQLite database (default ./{DEFAULT_DB})"),
-    ServerOption("threads", "--threads", None, _bounded(1, 1024, "thread count"),
-                 f"worker threads (default {DEFAULT_THREADS})"),
-    ServerOption("trusted_proxy", "--trusted-proxy", None, _text,
-                 "address of a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto "
-                 "are believed (waitress trusted_proxy)"),
-    ServerOption("connection_limit", "--connection-limit", None,
-                 _bounded(1, 1_000_000, "connection count"),
-                 f"open connections at most (default {DEFAULT_CONNECTION_LIMIT})"),
-    ServerOption("channel_timeout", "--channel-timeout", None,
-                 _bounded(1, 3600, "number of seconds"),
-                 f"close idle connections after this many seconds (default "
-                 f"{DEFAULT_CHANNEL_TIMEOUT})"),
-    ServerOption("max_request_body_size", "--max-request-body-size", None,
-                 _bounded(0, 2**40, "size in bytes"),
-                 f"largest request body accepted, bytes (default {DEFAULT_MAX_BODY})"),
+    ServerOption(
+        "port", "--port", "PORT", _port, f"TCP port, 0 for any free one (default {DEFAULT_PORT})"
+    ),
+    ServerOption(
+        "app",
+        "--app",
+        None,
+        _app_ref,
+        "serve this WSGI application (MODULE:NAME) instead of the example API",
+    ),
+    ServerOption(
+        "db",
+        "--db",
+        "BASICAUTH_DB",
+        _text,
+        f"the example API's SQLite database (default ./{DEFAULT_DB})",
+    ),
+    ServerOption(
+        "threads",
+        "--threads",
+        None,
+        _bounded(1, 1024, "thread count"),
+        f"worker threads (default {DEFAULT_THREADS})",
+    ),
+    ServerOption(
+        "trusted_proxy",
+        "--trusted-proxy",
+        None,
+        _text,
+        "address of a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed (waitress trusted_proxy)",
+    ),
+    ServerOption(
+        "connection_limit",
+        "--connection-limit",
+        None,
+        _bounded(1, 1_000_000, "connection count"),
+        f"open connections at most (default {DEFAULT_CONNECTION_LIMIT})",
+    ),
+    ServerOption(
+        "channel_timeout",
+        "--channel-timeout",
+        None,
+        _bounded(1, 3600, "number of seconds"),
+        f"close idle connections after this many seconds (default {DEFAULT_CHANNEL_TIMEOUT})",
+    ),
+    ServerOption(
+        "max_request_body_size",
+        "--max-request-body-size",
+        None,
+        _bounded(0, 2**40, "size in bytes"),
+        f"largest request body accepted, bytes (default {DEFAULT_MAX_BODY})",
+    ),
 )
 
 
@@ -154,7 +186,7 @@ class ServeConfig:
 _FIELDS = {f.name for f in fields(ServeConfig)}
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     """Add ``serve`` and its flags: the server's, then one per middleware option."""
     run = commands.add_parser(
         "serve",
@@ -179,11 +211,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         names = [opt.flag, *opt.flag_aliases]
         text = f"{opt.help} ({', '.join((opt.env, *opt.env_aliases))})"
         if opt.arity == "bool":
-            auth.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction,
-                              help=text)
+            auth.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, help=text)
         elif opt.arity == "many":
-            auth.add_argument(*names, dest=dest, action="append", metavar="PATH",
-                              help=text + "; repeat for more")
+            auth.add_argument(
+                *names, dest=dest, action="append", metavar="PATH", help=text + "; repeat for more"
+            )
         else:
             auth.add_argument(*names, dest=dest, help=text)
 
@@ -192,8 +224,10 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> ServeCo
     """The settings of ``args`` over those of ``environ``; ``ValueError`` names a bad one."""
     values: dict[str, object] = {}
     for option in SERVER_OPTIONS:
-        for source, raw in ((option.env, environ.get(option.env or "")),
-                            (option.flag, getattr(args, option.name, None))):
+        for source, raw in (
+            (option.env, environ.get(option.env or "")),
+            (option.flag, getattr(args, option.name, None)),
+        ):
             if raw is None or source is None:
                 continue
             try:
@@ -249,8 +283,9 @@ def bind(config: ServeConfig) -> socket.socket:
     ``OSError`` (with a one-line message) when the address cannot be bound.
     """
     try:
-        infos = socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(
+            config.host, config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
     except OSError as exc:
         raise OSError(f"cannot bind {config.host}:{config.port}: {exc.strerror or exc}") from None
     family, kind, proto, _, address = infos[0]

@@ -12,15 +12,12 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from ..paths import quote_path
 from .http import HTTPError, Request, Response, json_response
 from .router import Router
 from .store import DuplicateEmail, SubscriberStore
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["MAX_EMAIL", "MAX_LIMIT", "MAX_NAME", "create_app", "validate_subscriber"]
 

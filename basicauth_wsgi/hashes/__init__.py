@@ -63,6 +63,7 @@ __all__ = [
     "dummy_hash",
     "hash_password",
     "identify",
+    "verify_bytes",
     "verify_password",
 ]
 
@@ -114,11 +115,8 @@ def hash_password(password: str, scheme: str | None = None) -> str:
     return fmt.hasher(secret)
 
 
-def verify_password(password: str | bytes, hashed: str) -> bool:
+def verify_password(password: str, hashed: str) -> bool:
     """Return whether ``password`` matches the stored hash ``hashed``.
-
-    A ``str`` password is hashed as its UTF-8 bytes; ``bytes`` as they are
-    (the raw bytes of a latin-1 client, as Apache compares them).
 
     ``True`` for the right password, ``False`` for a wrong one (including a
     password that cannot be UTF-8 encoded, which no stored hash can match).
@@ -127,15 +125,21 @@ def verify_password(password: str | bytes, hashed: str) -> bool:
     ``MissingExtra``. Digests are compared with ``hmac.compare_digest``.
     bcrypt compares only the first 72 bytes of the password, as Apache does.
     """
-    if isinstance(password, bytes):
-        secret = password
-    elif isinstance(password, str):
-        try:
-            secret = password.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-    else:
+    if not isinstance(password, str):
         raise TypeError(f"password must be str, not {type(password).__name__}")
+    try:
+        secret = password.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return verify_bytes(secret, hashed)
+
+
+def verify_bytes(secret: bytes, hashed: str) -> bool:
+    """:func:`verify_password` for a password's raw bytes, as Apache compares them.
+
+    For credentials a latin-1 client sent: ``htpasswd`` hashed the bytes it
+    was typed as, which are not the UTF-8 of the same text.
+    """
     fmt, match, _ = parse(hashed)
     return fmt.check(secret, match)
 

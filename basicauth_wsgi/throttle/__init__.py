@@ -106,8 +106,6 @@ class Ticket(NamedTuple):
     counts: tuple[Sequence[int], ...]
 
 
-
-
 class Throttle:
     """Counts authentication attempts and blocks the keys that have too many failures.
 
@@ -220,7 +218,10 @@ class Throttle:
         From what this process has seen, and with ``ask_store`` from the
         store too (which may do I/O).
         """
-        if self._refresh.get((client, username), 0.0) > self.clock() - TRUSTED_FOR + 3600:
+        refresh = self._refresh.get((client, username))
+        # Trusted when this process last wrote the trust (an hour before the
+        # refresh it planned) less than TRUSTED_FOR ago.
+        if refresh is not None and refresh - 3600 + TRUSTED_FOR > self.clock():
             return True
         return ask_store and self.store.trusted(self._trust_key(client, username), self.clock())
 
@@ -275,16 +276,14 @@ class Throttle:
         now = self.clock()
         return tuple(
             Verdict(self._wait(counts, limit, ticket.bucket, now), kind)
-            for (_, limit, kind), counts in zip(ticket.keys, ticket.counts)
+            for (_, limit, kind), counts in zip(ticket.keys, ticket.counts, strict=True)
             if sum(counts) == limit
         )
 
     def cancel(self, ticket: Ticket) -> None:
         """Take back a reserved attempt that was neither a success nor a failure."""
         if ticket.keys:
-            self.store.release(
-                [key for key, _, _ in ticket.keys], ticket.bucket, SPAN, None, 0.0
-            )
+            self.store.release([key for key, _, _ in ticket.keys], ticket.bucket, SPAN, None, 0.0)
 
     def success(self, client: str, username: str) -> None:
         """Remember that ``client`` logged in as ``username`` (exempt from the user limit).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 from helpers import USERS, Recorder, basic, call
@@ -15,10 +16,59 @@ from basicauth_wsgi import BasicAuth
 PREFLIGHT = {"HTTP_ORIGIN": "https://app.example", "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET"}
 
 
-def test_cors_preflight_passes(inner: Recorder) -> None:
-    status, _, _ = call(BasicAuth(inner, USERS), "/api", REQUEST_METHOD="OPTIONS", **PREFLIGHT)
+def test_cors_preflight_passes_when_allowed(inner: Recorder) -> None:
+    app = BasicAuth(inner, USERS, allow_cors_preflight=True)
+    status, _, _ = call(app, "/api", REQUEST_METHOD="OPTIONS", **PREFLIGHT)
     assert status == "200 OK"
     assert inner.calls[0]["REQUEST_METHOD"] == "OPTIONS"
+
+
+def test_cors_preflight_needs_credentials_by_default(inner: Recorder) -> None:
+    # SPEC §3: off by default, as in Apache and nginx.
+    status, _, _ = call(BasicAuth(inner, USERS), "/api", REQUEST_METHOD="OPTIONS", **PREFLIGHT)
+    assert status.startswith("401")
+    assert inner.calls == []
+
+
+def leaky(environ: dict[str, object], start_response: Any) -> list[bytes]:
+    """An application that answers OPTIONS like GET: the protected body and all."""
+    body = b'{"secret": 42}'
+    start_response(
+        "200 OK",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Set-Cookie", "session=abc"),
+            ("X-Secret", "yes"),
+            ("Access-Control-Allow-Origin", "https://app.example"),
+            ("Access-Control-Allow-Methods", "GET, POST"),
+            ("Allow", "GET, POST, OPTIONS"),
+            ("Vary", "Origin"),
+        ],
+    )
+    return [body]
+
+
+def test_a_passed_preflight_reveals_only_status_and_cors_headers() -> None:
+    app = BasicAuth(leaky, USERS, allow_cors_preflight=True)
+    status, headers, body = call(app, "/api", REQUEST_METHOD="OPTIONS", **PREFLIGHT)
+    assert status == "200 OK"
+    assert body == b""
+    assert sorted(headers) == [
+        ("Access-Control-Allow-Methods", "GET, POST"),
+        ("Access-Control-Allow-Origin", "https://app.example"),
+        ("Allow", "GET, POST, OPTIONS"),
+        ("Content-Length", "0"),
+        ("Content-Type", "text/plain"),
+        ("Vary", "Origin"),
+    ]
+
+
+def test_a_passed_preflight_closes_the_app_iterable(inner: Recorder) -> None:
+    app = BasicAuth(inner, USERS, allow_cors_preflight=True)
+    status, _, body = call(app, "/api", REQUEST_METHOD="OPTIONS", **PREFLIGHT)
+    assert (status, body) == ("200 OK", b"")
+    assert inner.bodies[0].closed
 
 
 @pytest.mark.parametrize(
@@ -27,7 +77,8 @@ def test_cors_preflight_passes(inner: Recorder) -> None:
     ids=["bare", "origin-only", "acrm-only"],
 )
 def test_other_options_need_credentials(inner: Recorder, environ: dict[str, str]) -> None:
-    status, _, _ = call(BasicAuth(inner, USERS), "/api", REQUEST_METHOD="OPTIONS", **environ)
+    app = BasicAuth(inner, USERS, allow_cors_preflight=True)
+    status, _, _ = call(app, "/api", REQUEST_METHOD="OPTIONS", **environ)
     assert status.startswith("401")
     assert inner.calls == []
 
@@ -39,7 +90,8 @@ def test_preflight_not_public_when_disabled(inner: Recorder) -> None:
 
 
 def test_preflight_headers_on_get_do_not_skip_auth(inner: Recorder) -> None:
-    status, _, _ = call(BasicAuth(inner, USERS), "/api", REQUEST_METHOD="GET", **PREFLIGHT)
+    app = BasicAuth(inner, USERS, allow_cors_preflight=True)
+    status, _, _ = call(app, "/api", REQUEST_METHOD="GET", **PREFLIGHT)
     assert status.startswith("401")
 
 

@@ -11,7 +11,8 @@ import pytest
 from helpers import Clock, Recorder, auth, make
 
 from basicauth_wsgi import BasicAuth
-from basicauth_wsgi.rules import HtgroupFile, Rule, parse_htgroup
+from basicauth_wsgi.htpasswd import HtgroupFile, parse_htgroup
+from basicauth_wsgi.rules import Rule
 
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "jürgen": "pässwörd"}
 ADMIN_DELETE = Rule("/api/v1/subscribers/", methods=["DELETE"], groups=["admin"])

@@ -13,7 +13,7 @@ import pytest
 from basicauth_wsgi.hashes import SCHEMES, HashInfo, hash_password, identify
 from basicauth_wsgi.hashes.registry import BY_TAG, FORMATS, Format
 
-VECTORS = Path(__file__).resolve().parent.parent / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 # Every file of hashes that verify (htpasswd-refused.txt holds ones that must not).
 VECTOR_FILES = sorted(
     path.name for path in VECTORS.glob("*.txt") if path.name != "htpasswd-refused.txt"

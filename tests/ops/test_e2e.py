@@ -218,7 +218,10 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
         server.proc.wait(timeout=10)
     finally:
         server.stop()
-    restarted = LiveServer(["--db", str(db), "--no-access-log"], cwd=tmp_path)
+    # SPEC §8: a later start uses the same admin.htpasswd, so the same password.
+    restarted = LiveServer(
+        ["--db", str(db), "--no-access-log"], cwd=tmp_path, password=server.password
+    )
     try:
         status, _, body = restarted.request(
             "GET", "/api/v1/subscribers?limit=1000", creds(restarted)

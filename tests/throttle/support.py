@@ -12,6 +12,7 @@ from basicauth_wsgi import PlainUsers
 from basicauth_wsgi.throttle import (
     SLOTS,
     MemoryStore,
+    Reservation,
     Throttle,
     ThrottleStore,
 )
@@ -91,15 +92,33 @@ class DictStore:
         self.spans: set[int] = set()
         self.lock = threading.Lock()
 
-    def counts(self, key: str, bucket: int, span: int) -> Sequence[int]:
+    def peek(self, key: str, bucket: int, span: int) -> Sequence[int]:
         self.spans.add(span)
         found = [self.failures.get((key, b), 0) for b in range(bucket - span + 1, bucket + 1)]
         return found if any(found) else ()
 
-    def add(self, key: str, bucket: int, span: int) -> Sequence[int]:
+    def reserve(self, keys: Sequence[tuple[str, int]], bucket: int, span: int) -> Reservation:
         with self.lock:
-            self.failures[key, bucket] = self.failures.get((key, bucket), 0) + 1
-            return self.counts(key, bucket, span)
+            for index, (key, limit) in enumerate(keys):
+                found = self.peek(key, bucket, span)
+                if limit and sum(found) >= limit:
+                    return Reservation(index, (found,))
+            for key, _ in keys:
+                self.failures[key, bucket] = self.failures.get((key, bucket), 0) + 1
+            return Reservation(None, tuple(self.peek(key, bucket, span) for key, _ in keys))
+
+    def release(
+        self, keys: Sequence[str], bucket: int, span: int, trust: str | None, until: float
+    ) -> None:
+        with self.lock:
+            for key in keys:
+                count = self.failures.get((key, bucket), 0)
+                if count > 1:
+                    self.failures[key, bucket] = count - 1
+                else:
+                    self.failures.pop((key, bucket), None)
+            if trust is not None:
+                self.trusts[trust] = until
 
     def trust(self, key: str, until: float) -> None:
         self.trusts[key] = until

@@ -1,0 +1,32 @@
+"""Fixtures of the throttle tests: every ThrottleStore implementation, for the contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from basicauth_wsgi.throttle import MemoryStore, ThrottleStore
+
+from .support import DictStore
+
+#: Every store the contract suite runs against: name -> a fixture body
+#: yielding a fresh, empty store. A new store joins by adding a row.
+STORES: dict[str, Callable[[pytest.FixtureRequest], Iterator[ThrottleStore]]] = {}
+
+
+def _memory(request: pytest.FixtureRequest) -> Iterator[ThrottleStore]:
+    yield MemoryStore()
+
+
+def _dict(request: pytest.FixtureRequest) -> Iterator[ThrottleStore]:
+    yield DictStore()
+
+
+STORES["memory"] = _memory
+STORES["dict"] = _dict
+
+
+@pytest.fixture(params=sorted(STORES))
+def store(request: pytest.FixtureRequest) -> Iterator[ThrottleStore]:
+    yield from STORES[request.param](request)
