@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import NamedTuple, Protocol, cast
 
 __all__ = ["CachedResult", "HeaderMemo", "ResultCache", "VerificationCache", "bind_results"]
@@ -133,15 +133,18 @@ class VerificationCache:
 class ResultCache(Protocol):
     """What the core asks of a cache: the result a header verified as, if known.
 
-    ``lookup`` returns the remembered result (or ``None``) and a ticket;
-    ``remember`` stores a result under that ticket. The ticket carries the
-    store's generation as of the lookup, so a result checked against a store
+    ``get`` is the request path: the remembered result, or ``None``. On a
+    miss, ``ticket`` names where to remember the result of the check that
+    follows, and ``remember`` stores it there. The ticket carries the
+    store's generation as of the miss, so a result checked against a store
     that changed meanwhile is never remembered under the new one.
     """
 
-    def lookup(self, header: str) -> tuple[CachedResult | None, object]: ...
+    def get(self, header: str) -> CachedResult | None: ...
 
-    def remember(self, ticket: object, username: str, principal: object) -> None: ...
+    def ticket(self, header: str) -> Hashable: ...
+
+    def remember(self, ticket: Hashable, username: str, principal: object) -> None: ...
 
 
 class _BoundCache:
@@ -153,12 +156,15 @@ class _BoundCache:
         self._cache = cache
         self._generation = generation
 
-    def lookup(self, header: str) -> tuple[CachedResult | None, object]:
+    def get(self, header: str) -> CachedResult | None:
         generation = None if self._generation is None else self._generation()
-        key = self._cache.key(header)
-        return self._cache.get(key, generation), (key, generation)
+        return self._cache.get(self._cache.key(header), generation)
 
-    def remember(self, ticket: object, username: str, principal: object) -> None:
+    def ticket(self, header: str) -> Hashable:
+        generation = None if self._generation is None else self._generation()
+        return (self._cache.key(header), generation)
+
+    def remember(self, ticket: Hashable, username: str, principal: object) -> None:
         key, generation = cast("tuple[bytes, object]", ticket)
         self._cache.put(key, username, principal, generation)
 
@@ -173,8 +179,6 @@ class HeaderMemo:
     it is emptied when full or when the store's generation moves.
     """
 
-    __slots__ = ("_generation", "_known", "_seen", "max_entries", "max_length")
-
     def __init__(
         self,
         generation: Callable[[], object] | None = None,
@@ -187,22 +191,32 @@ class HeaderMemo:
         self._seen: object = None if generation is None else generation()
         self.max_entries = max_entries
         self.max_length = max_length
+        if generation is None:
+            # A store that never changes: a hit is the dict's own lookup.
+            self.get = self._known.get  # type: ignore[method-assign,assignment]
 
-    def lookup(self, header: str) -> tuple[CachedResult | None, object]:
-        if self._generation is not None:
-            generation = self._generation()
-            if generation != self._seen:
-                self._known = {}
-                self._seen = generation
-            return self._known.get(header), (header, generation)
-        return self._known.get(header), (header, None)
+    def _current(self) -> object:
+        if self._generation is None:
+            return None
+        generation = self._generation()
+        if generation != self._seen:
+            self._known.clear()
+            self._seen = generation
+        return generation
 
-    def remember(self, ticket: object, username: str, principal: object) -> None:
+    def get(self, header: str) -> CachedResult | None:
+        self._current()
+        return self._known.get(header)
+
+    def ticket(self, header: str) -> Hashable:
+        return (header, self._current())
+
+    def remember(self, ticket: Hashable, username: str, principal: object) -> None:
         header, generation = cast("tuple[str, object]", ticket)
         if principal is None or len(header) > self.max_length or generation != self._seen:
             return
         if len(self._known) >= self.max_entries:
-            self._known = {}
+            self._known.clear()
         self._known[header] = CachedResult(username, principal, 0.0)
 
     def __len__(self) -> int:

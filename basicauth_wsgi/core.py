@@ -284,16 +284,19 @@ class Gate:
     ) -> Decision:
         """Decide one request, checking its password here if need be (blocking)."""
         step = self.begin(header, client, method, path, https, preflight)
-        if step.__class__ is not Pending:
-            return step  # type: ignore[return-value]
-        pending: Pending = step
+        if step.__class__ is Pending:
+            return self.finish(step)
+        return step  # type: ignore[return-value]
+
+    def finish(self, pending: Pending) -> Decision:
+        """Check the password of a :class:`Pending` here, waiting for a slot (blocking)."""
         if pending.follows is not None:
             # The same credentials are being checked: their result will be
             # in the cache. Decide again from it (once: if that check ended
             # without a result, this request checks for itself).
             if not pending.follows.wait(FOLLOW_WAIT):
                 return self._busy
-            step = self.begin(header, client, method, path, https, preflight, follow=False)
+            step = self.again(pending)
             if step.__class__ is not Pending:
                 return step  # type: ignore[return-value]
             pending = step
@@ -303,6 +306,22 @@ class Gate:
             return self.check(pending)
         finally:
             self.leave(pending)
+
+    def again(self, pending: Pending) -> Decision | Pending:
+        """Decide a request that followed another check, once that check ended.
+
+        Its path, preflight and HTTPS checks already passed; the rest is
+        decided afresh, from the cache the other check filled.
+        """
+        return self.begin(
+            pending.header,
+            pending.client,
+            pending.method,
+            pending.path,
+            True,
+            False,
+            follow=False,
+        )
 
     def begin(
         self,
@@ -339,24 +358,25 @@ class Gate:
             # No password to check either, so the throttle has nothing to save.
             return self._missing
         throttle = self.throttle
+        results = self.results
         try:
+            # The header, not the parsed credentials, is the key: a hit skips
+            # parsing as well as the hash check.
+            hit = results.get(header) if results is not None else None
+            if hit is not None and hit.principal is not None:
+                # The request path of a logged-in user.
+                if throttle is not None:
+                    verdict = throttle.granted(client, hit.username)
+                    if verdict is not None:
+                        return self._blocked(verdict)
+                return self._grant(hit, client, method, path) if self.rules else hit
             if throttle is not None:
                 verdict = throttle.check_client(client)
                 if verdict is not None:
                     return self._blocked(verdict)
-            # The header, not the parsed credentials, is the key: a hit skips
-            # parsing as well as the hash check.
-            hit, ticket = self.results.lookup(header) if self.results is not None else (None, None)
             if hit is not None:
-                if hit.principal is None:
-                    return self._counted(client, hit.username, method, path)
-                if throttle is not None:
-                    if not throttle.trusts(client, hit.username):
-                        verdict = throttle.check_user(client, hit.username)
-                        if verdict is not None:
-                            return self._blocked(verdict)
-                    throttle.success(client, hit.username)
-                return self._grant(hit, client, method, path)
+                # A refusal remembered: counted as a failure, nothing checked.
+                return self._counted(client, hit.username, method, path)
             credentials = split_credentials(header)
             if credentials is None:
                 basic = header.lstrip()[:6].lower() == "basic "
@@ -373,6 +393,7 @@ class Gate:
                 trusted = throttle.trusts(client, username)
         except Exception:
             return self._store_failed()
+        ticket = results.ticket(header) if results is not None else None
         pending = Pending(header, client, method, path, username, password, ticket, trusted)
         if ticket is not None:
             # One check per credentials at a time: the others wait for its

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .core import DEFAULT, PREFLIGHT, PUBLIC, Gate, Refusal
+from .core import DEFAULT, PREFLIGHT, Gate, Grant, Pending, Refusal
 from .options import check_keywords, from_environ
 
 if TYPE_CHECKING:
@@ -97,7 +97,8 @@ class BasicAuth:
         )
         self.strip_authorization = strip_authorization
         self.unauthorized = unauthorized
-        self._decide = gate.decide
+        self._begin = gate.begin
+        self._finish = gate.finish
         self._page_401 = gate.page_401
         self._challenge = gate.challenge
 
@@ -121,7 +122,7 @@ class BasicAuth:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         header = environ.get("HTTP_AUTHORIZATION")
         method: str = environ.get("REQUEST_METHOD", "GET")
-        decision = self._decide(
+        decision = self._begin(
             header,
             environ.get("REMOTE_ADDR") or "-",
             method,
@@ -133,27 +134,24 @@ class BasicAuth:
             and "HTTP_ORIGIN" in environ
             and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ,
         )
+        if decision.__class__ is Pending:
+            decision = self._finish(decision)  # a password to check: here, now
         # The one place the header is removed: the application never sees a
         # password, whatever it is answered.
         if header is not None and self.strip_authorization:
             del environ["HTTP_AUTHORIZATION"]
-        if decision is PUBLIC:
+        if decision.__class__ is Grant:
+            environ["REMOTE_USER"] = decision.username
+            environ["AUTH_TYPE"] = "Basic"
+            environ["basicauth.user"] = decision.principal
             return self.app(environ, start_response)
+        if decision.__class__ is Refusal:
+            if decision.status == 401 and self.unauthorized is not None:
+                return self.unauthorized(environ, self._guard_challenge(start_response))
+            return decision.page(environ, start_response, decision.headers)
         if decision is PREFLIGHT:
             return self._preflight(environ, start_response)
-        if decision.__class__ is Refusal:
-            return self._refuse(decision, environ, start_response)
-        environ["REMOTE_USER"] = decision.username  # type: ignore[union-attr]
-        environ["AUTH_TYPE"] = "Basic"
-        environ["basicauth.user"] = decision.principal  # type: ignore[union-attr]
-        return self.app(environ, start_response)
-
-    def _refuse(
-        self, refusal: Refusal, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
-        if refusal.status == 401 and self.unauthorized is not None:
-            return self.unauthorized(environ, self._guard_challenge(start_response))
-        return refusal.page(environ, start_response, refusal.headers)
+        return self.app(environ, start_response)  # PUBLIC
 
     def _preflight(
         self, environ: WSGIEnvironment, start_response: StartResponse

@@ -59,9 +59,10 @@ class MemoryStore:
 
     # -- the ThrottleStore protocol ----------------------------------------
 
+    def idle(self) -> bool:
+        return not self._counts
+
     def peek(self, key: str, bucket: int, span: int) -> Sequence[int]:
-        if not self._counts:
-            return ()  # nobody has failed: the normal state, answered at once
         packed = self._counts.get(key)
         if packed is None:
             return ()
@@ -92,7 +93,12 @@ class MemoryStore:
                     shift = 16 * age
                     if (packed >> shift) & 0xFFFF:
                         packed -= 1 << shift
-                        self._counts[key] = packed
+                        if packed & ((1 << (16 * span)) - 1):
+                            self._counts[key] = packed
+                        else:
+                            # Nothing left: forget the key, so a server whose
+                            # logins all succeed stays idle().
+                            del self._counts[key]
             if trust is not None:
                 self._trust(trust, until)
 

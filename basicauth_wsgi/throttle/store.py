@@ -5,8 +5,8 @@
 protocol is shaped for a networked store (Redis) as much as for the
 in-process one:
 
-- the request path of a key that has never failed needs no I/O (:meth:`peek`
-  answers from what the process already knows);
+- the request path of a key that has never failed needs no I/O (:meth:`idle`
+  and :meth:`peek` answer from what the process already knows);
 - an attempt is counted BEFORE its password is checked, atomically with the
   limit check (:meth:`reserve`), and taken back if it succeeds
   (:meth:`release`): concurrency cannot widen a limit (SPEC §5);
@@ -53,6 +53,14 @@ class ThrottleStore(Protocol):
     method may be called from many threads (and, for a shared store, from
     many processes) at once.
     """
+
+    def idle(self) -> bool:
+        """Return whether no key has any count, as this process knows without I/O.
+
+        The request path asks this first: on a server nobody attacks it is
+        true, and the throttle costs nothing more.
+        """
+        ...
 
     def peek(self, key: str, bucket: int, span: int) -> Sequence[int]:
         """Return ``key``'s counts as this process knows them, without waiting on I/O.

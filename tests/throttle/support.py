@@ -92,6 +92,9 @@ class DictStore:
         self.spans: set[int] = set()
         self.lock = threading.Lock()
 
+    def idle(self) -> bool:
+        return not self.failures
+
     def peek(self, key: str, bucket: int, span: int) -> Sequence[int]:
         self.spans.add(span)
         found = [self.failures.get((key, b), 0) for b in range(bucket - span + 1, bucket + 1)]
