@@ -43,9 +43,10 @@ CTL_OR_C1 = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #           "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
-# RFC 6838 §4.2 and RFC 6839 §3.1: application/json, or any application/
-# type with the "+json" structured syntax suffix (application/problem+json).
-_JSON_TYPE = re.compile(r"application/(?:json|[!#$&\-^_.+0-9a-z]+\+json)")
+# RFC 9110 §8.3.1: media-type = type "/" subtype, each a token, matched
+# case-insensitively; RFC 6839 §3.1: the "+json" structured syntax suffix
+# (application/problem+json) is JSON too.
+_JSON_TYPE = re.compile(r"application/(?:[!#$%&'*+\-.^_`|~0-9a-z]+\+)?json")
 
 
 def has_ctl(text: str) -> bool:

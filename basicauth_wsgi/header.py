@@ -14,8 +14,9 @@ from __future__ import annotations
 import binascii
 import re
 import sys
-import unicodedata
 from typing import NamedTuple
+
+from .grammar import CTL_OR_C1, decode_text, has_ctl, normalize
 
 __all__ = [
     "MAX_HEADER_LENGTH",
@@ -34,14 +35,6 @@ MAX_HEADER_LENGTH = 8192
 # RFC 4648 §4: the base64 alphabet, "=" padding only at the end. Checked by
 # a regex first because binascii alone silently skips foreign characters.
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-
-# RFC 7617 §2: "The user-id and password MUST NOT contain any control
-# characters (see 'CTL' in Appendix B.1 of RFC 5234)": U+0000-U+001F, U+007F.
-_CTL = re.compile(r"[\x00-\x1f\x7f]")
-
-# Control characters in a realm (C0, DEL and C1): a quoted-string cannot carry
-# them safely, and header injection starts with CR/LF.
-_REALM_CTL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class Credentials(NamedTuple):
@@ -99,22 +92,14 @@ def split_credentials(value: str) -> tuple[str, str] | None:
         raw = _b64decode(data + "=" * needed)
     except ValueError:  # binascii.Error, or non-ASCII text
         return None
-    try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        # Every byte string is valid ISO-8859-1, so this cannot fail.
-        decoded = raw.decode("iso-8859-1")
+    decoded = decode_text(raw)
     username, colon, password = decoded.partition(":")
     if not colon or not username:
         return None
-    # isprintable() is False for every CTL (and for other characters the
-    # regex then clears): a fast pass for ordinary credentials.
-    if not decoded.isprintable() and _CTL.search(decoded) is not None:
+    # RFC 7617 §2: no CTL in the user-id or the password.
+    if has_ctl(decoded):
         return None
-    if not decoded.isascii():
-        username = unicodedata.normalize("NFC", username)
-        password = unicodedata.normalize("NFC", password)
-    return username, password
+    return normalize(username), normalize(password)
 
 
 def _b64decode_checked(data: str) -> bytes:
@@ -141,7 +126,9 @@ def quote_string(value: str) -> str:
     carry (controls, anything outside latin-1) raise ``ValueError``: a quoted
     string must never be a way to inject a header.
     """
-    if _REALM_CTL.search(value) is not None:
+    # Control characters (C0, DEL and C1): a quoted-string cannot carry them
+    # safely, and header injection starts with CR/LF.
+    if CTL_OR_C1.search(value) is not None:
         raise ValueError(f"{value!r} contains a control character")
     try:
         value.encode("latin-1")

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import quote, unquote
 
+from .grammar import has_ctl
+
 __all__ = ["PathList", "normalize_path", "path_readings", "quote_path"]
 
 # Spellings of a dot segment that survive one round of percent-decoding by
@@ -141,7 +143,7 @@ class PathList:
                 raise TypeError(f"{option} entries must be str, got {pattern!r}")
             if not pattern.startswith("/"):
                 raise ValueError(f"{option} entry {pattern!r} must start with '/'")
-            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in pattern) or ";" in pattern:
+            if has_ctl(pattern) or ";" in pattern:
                 raise ValueError(f"{option} entry {pattern!r} contains a control character or ';'")
             if normalize_path(pattern) != pattern:
                 raise ValueError(

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
+from .grammar import is_json_media_type
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
@@ -35,13 +37,7 @@ _EXPLICIT = {
 
 _memo: dict[tuple[str | None, str | None], str] = {}
 _MEMO_SIZE = 256
-
-
-def _is_json_type(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
+_MEMO_TEXT = 256  # characters of Accept + Content-Type a memo entry may keep
 
 
 def _choose(accept: str | None, content_type: str | None) -> str:
@@ -53,7 +49,7 @@ def _choose(accept: str | None, content_type: str | None) -> str:
         for index, item in enumerate(accept.split(",")):
             media, *params = item.split(";")
             media = media.strip().lower()
-            if media.endswith("+json") and media.startswith("application/"):
+            if is_json_media_type(media):
                 media = "application/json"
             kind = _EXPLICIT.get(media)
             if kind is None:
@@ -74,7 +70,7 @@ def _choose(accept: str | None, content_type: str | None) -> str:
     if choice is not None:
         return choice
     # A client that sends JSON reads JSON, even if it forgot to say so.
-    if content_type and _is_json_type(content_type):
+    if content_type and is_json_media_type(content_type):
         return JSON
     return TEXT
 
@@ -92,9 +88,12 @@ def negotiate(accept: str | None, content_type: str | None = None) -> str:
     kind = _memo.get(key)
     if kind is None:
         kind = _choose(accept, content_type)
-        if len(_memo) >= _MEMO_SIZE:
-            _memo.clear()
-        _memo[key] = kind
+        # Bounded in count and in what it keeps: an attacker's long values
+        # are negotiated every time instead (cheap), never remembered.
+        if len(accept or "") + len(content_type or "") <= _MEMO_TEXT:
+            if len(_memo) >= _MEMO_SIZE:
+                _memo.clear()
+            _memo[key] = kind
     return kind
 
 

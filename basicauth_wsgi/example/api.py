@@ -14,6 +14,7 @@ import re
 import unicodedata
 from typing import cast
 
+from ..grammar import CTL_OR_C1
 from ..paths import quote_path
 from .http import HTTPError, Request, Response, json_response
 from .router import Router
@@ -35,7 +36,7 @@ MAX_LOCAL_PART = 64
 # labels of letters (any script), digits and inner hyphens.
 _LOCAL = re.compile(r"[^\s@\"(),:;<>\[\]\\\x00-\x1f\x7f-\x9f]+")
 _LABEL = re.compile(r"(?!-)[^\W_](?:[^\W_]|-){0,62}(?<!-)")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = CTL_OR_C1
 
 
 def _invisible(text: str) -> bool:

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
 
+from ..grammar import is_json_media_type
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import InputStream, WSGIEnvironment
 
@@ -36,10 +38,6 @@ DEFAULT_MAX_BODY_SIZE: Final = 1 << 20
 
 # RFC 9110 §6.4.1, §15.3.5, §15.4.5: these responses never carry content.
 _BODYLESS: Final = frozenset({204, 304})
-
-# RFC 9110 §8.3.1 (media-type = type "/" subtype, case-insensitive) and the
-# RFC 6839 §3.1 "+json" structured syntax suffix; matched after lower-casing.
-_JSON_MEDIA_TYPE: Final = re.compile(r"application/(?:[!#$%&'*+\-.^_`|~0-9a-z]+\+)?json")
 
 # json.loads joins valid \uD83D\uDE00 pairs, so any surrogate left is a lone one.
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
@@ -233,8 +231,7 @@ class Request:
         return self._json
 
     def _load_json(self) -> object:
-        media_type = self.environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-        if _JSON_MEDIA_TYPE.fullmatch(media_type) is None:
+        if not is_json_media_type(self.environ.get("CONTENT_TYPE", "")):
             # RFC 9110 §15.5.16: Accept in a 415 tells the client what would work.
             raise HTTPError(
                 415,
