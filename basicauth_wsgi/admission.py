@@ -111,7 +111,9 @@ class CheckSlots:
                 self.logger.warning(
                     "overloaded: all %d password check slots busy; answering 503", self.limit
                 )
-        elif self._overloaded:
+        elif slot == GENERAL and self._overloaded:
+            # The trusted slot being free says nothing: overload ends when a
+            # general slot admits a check again.
             self.logger.warning(
                 "overload over: %d request(s) refused with 503 meanwhile", self._refused
             )
