@@ -1,7 +1,13 @@
 """HTTP Basic authentication (RFC 7617) for any WSGI application.
 
-from basicauth_wsgi import BasicAuth
-app = BasicAuth(app, {"admin": "SuperSecretPwd"}, exclude=["/health"])
+The package is the library: a transport-free core (:mod:`.core`) that makes
+every decision, the WSGI middleware around it (:mod:`.middleware`), user
+stores and htpasswd files, the brute-force throttle (:mod:`.throttle`) and
+the command line (:mod:`.cli`). The bundled example API lives apart, in
+:mod:`.example`::
+
+    from basicauth_wsgi import BasicAuth
+    app = BasicAuth(app, {"admin": "SuperSecretPwd"}, exclude=["/health"])
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ def test_every_block_is_claimed_by_a_test() -> None:
         ("ini", "egg:basicauth-wsgi#basicauth"),
         ("console", "$ curl"),
         ("text", "authentication failed"),
+        ("text", "basicauth_wsgi/\n"),
     }
     kinds = [lang for lang, _ in BLOCKS]
     assert kinds.count("python") == len(PYTHON) and PYTHON
@@ -233,3 +234,28 @@ def test_log_lines_block() -> None:
     access, *failures = block("text", "authentication failed").splitlines()
     assert clf.match(access)
     assert failures and all(failregex.search(line) for line in failures)
+
+
+def test_the_map_of_how_it_is_built_is_current() -> None:
+    # Every module and package of the library is in the map, and everything
+    # the map names exists.
+    code = block("text", "basicauth_wsgi/\n")
+    package = ROOT / "basicauth_wsgi"
+    named = set(re.findall(r"([a-z_0-9]+(?:\.py|/))", code)) - {"basicauth_wsgi/"}
+    present = {
+        p.name + ("/" if p.is_dir() else "")
+        for p in package.iterdir()
+        if (p.suffix == ".py" or (p / "__init__.py").exists())
+        and p.name not in ("__init__.py", "__main__.py", "_durable.py", "config.py")
+        and p.name not in ("app.py", "router.py")  # the example's old import paths
+    }
+    for name in list(named):
+        # Names inside a package's line (store.py, registry.py, serve.py) are
+        # that package's modules.
+        if not (package / name.rstrip("/")).exists() and not any(
+            (package / folder.rstrip("/") / name).exists()
+            for folder in named
+            if folder.endswith("/")
+        ):
+            raise AssertionError(f"the README map names {name}, which does not exist")
+    assert present <= named, f"missing from the README map: {sorted(present - named)}"
