@@ -413,7 +413,18 @@ class Gate:
         """Take a check slot for ``pending``, waiting at most ``timeout`` seconds."""
         if self.slots is None:
             return True
-        pending.slot = self.slots.acquire(pending.trusted, timeout)
+        pending.slot = self.slots.try_acquire(pending.trusted)
+        if not pending.slot:
+            if not pending.trusted and self.throttle is not None:
+                # Busy: a pair this process has not seen log in may still be
+                # trusted in a shared store (another worker saw it): ask.
+                try:
+                    pending.trusted = self.throttle.trusts(
+                        pending.client, pending.username, ask_store=True
+                    )
+                except Exception:
+                    self._log_store_error()
+            pending.slot = self.slots.acquire(pending.trusted, timeout)
         return bool(pending.slot)
 
     def leave(self, pending: Pending) -> None:
