@@ -341,9 +341,7 @@ def test_other_options_requests_need_credentials(
 
 
 @pytest.mark.parametrize("target", ["/static/..%252fprivate", "//private", "/private"])
-def test_a_preflight_with_a_body_after_the_headers_leaks_nothing(
-    preflights: LiveServer, target: str
-) -> None:
+def test_a_preflight_to_any_spelling_leaks_nothing(preflights: LiveServer, target: str) -> None:
     answer = raw(preflights.port, request("OPTIONS", target, OPTIONS_HEADERS), "127.0.5.5")
     assert answer.status == 200 and answer.body == b""
     assert SECRET not in str(answer.headers)
@@ -545,7 +543,7 @@ def test_a_sustained_spray_never_answers_other_5xx_and_never_starves_the_logged_
         # never more than one pair per checked password, whatever was refused.
         starts, ends = log.count("overloaded:"), log.count("overload over:")
         assert starts >= 1 and ends in (starts - 1, starts)
-        assert starts <= statuses.count(401) + 1
+        assert starts <= statuses.count(401) + 2  # + the login and the sentinel
         assert "Traceback" not in log
 
 
