@@ -500,6 +500,55 @@ def test_a_burst_of_guesses_gets_503_while_a_logged_in_user_gets_200(tmp_path: P
         assert checked == statuses.count(401) + 2  # + the follow-up guess and the sentinel
 
 
+def test_a_trusted_user_logs_in_again_during_a_burst(tmp_path: Path) -> None:
+    # Carol logged in from 127.0.8.3 before, so that pair is trusted. Her next
+    # login misses the cache (another spelling of the same credentials, as
+    # after the entry expired) while guesses hold both general slots: the
+    # extra slot is hers, so she gets 200. Alice, with her right password but
+    # from an address she never logged in from, gets the guessers' 503.
+    users = {**USERS, "carol": "carol-pw"}
+    with served(
+        tmp_path, users, "--threads", "32", "--max-concurrent-checks", "2", "--no-access-log",
+        cost=12,
+    ) as server:  # fmt: skip
+        login = request("GET", "/api/v1/private", {"Authorization": basic("carol", "carol-pw")})
+        assert raw(server.port, login, "127.0.8.3").status == 200
+        again = {"Authorization": "basic " + basic("carol", "carol-pw").split()[1]}
+        jobs = [
+            held_request(
+                server.port, f"127.0.8.{n + 10}", request("GET", "/api/v1/private", guess("bob", n))
+            )
+            for n in range(8)
+        ]
+        burst: list[list[Response]] = []
+        attack = threading.Thread(target=lambda: burst.append(together(jobs)), daemon=True)
+        attack.start()
+        try:
+            # Both general slots are busy (for a quarter of a CPU-second at least).
+            server.expect(r"overloaded: all 2 password check slots busy")
+            carol, alice = together(
+                [
+                    held_request(
+                        server.port, "127.0.8.3", request("GET", "/api/v1/private", again)
+                    ),
+                    held_request(
+                        server.port, "127.0.8.4", request("GET", "/api/v1/private", ALICE)
+                    ),
+                ]
+            )
+        finally:
+            attack.join(120)
+        assert not attack.is_alive()
+        assert carol.status == 200, carol
+        assert json.loads(carol.body) == {"meaning_of_life": 42}
+        assert_overloaded_answer(alice) if alice.header(
+            "content-type"
+        ) == "application/json" else None
+        assert alice.status == 503, alice
+        statuses = [a.status for a in burst[0]]
+        assert statuses.count(503) >= 1 and set(statuses) <= {401, 503}, statuses
+
+
 def spray(port: int, first: int, count: int, stop: threading.Event) -> list[int]:
     """One attacker connection: distinct wrong passwords, a new address every 5 guesses."""
     statuses: list[int] = []
