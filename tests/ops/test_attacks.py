@@ -669,6 +669,19 @@ def test_max_request_body_size_is_a_flag(tmp_path: Path) -> None:
         assert answer.status == 201, answer
 
 
+@pytest.mark.parametrize("size", [8193, 65536])
+def test_an_oversized_authorization_header_is_a_401_and_never_logged(
+    example: LiveServer, size: int
+) -> None:
+    value = "Basic " + "QWxhZGRpbjpvcGVuIHNlc2FtZQ" * (size // 26 + 1)
+    answer = raw(
+        example.port, request("GET", "/api/v1/private", {"Authorization": value}), "127.0.14.1"
+    )
+    assert answer.status == 401, answer
+    sync_log(example, "127.0.14.2")
+    assert not any("QWxhZGRpbjpvcGVu" in line for line in example.errors)
+
+
 # -- bounded memos ---------------------------------------------------------------------
 
 
