@@ -22,9 +22,13 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["GENERAL", "TRUSTED", "CheckSlots", "default_slots"]
+
+#: Seconds without a refusal after which overload is over.
+QUIET = 1.0
 
 #: What :meth:`CheckSlots.acquire` hands out: no slot, a general one, the trusted one.
 NONE, GENERAL, TRUSTED = 0, 1, 2
@@ -50,21 +54,31 @@ class CheckSlots:
     __slots__ = (
         "_busy",
         "_changed",
+        "_last",
         "_overloaded",
         "_refused",
         "_trusted_busy",
+        "clock",
         "limit",
         "logger",
     )
 
-    def __init__(self, limit: int, *, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    def __init__(
+        self,
+        limit: int,
+        *,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limit = limit
+        self.clock = clock
         self.logger = logger
         self._busy = 0
         self._trusted_busy = False
         self._changed = threading.Condition(threading.Lock())
         self._refused = 0
         self._overloaded = False
+        self._last = 0.0
 
     def _take(self, trusted: bool) -> int:
         if self._busy < self.limit:
@@ -106,14 +120,17 @@ class CheckSlots:
     def _account(self, slot: int) -> None:
         if not slot:
             self._refused += 1
+            self._last = self.clock()
             if not self._overloaded:
                 self._overloaded = True
                 self.logger.warning(
                     "overloaded: all %d password check slots busy; answering 503", self.limit
                 )
-        elif slot == GENERAL and self._overloaded:
-            # The trusted slot being free says nothing: overload ends when a
-            # general slot admits a check again.
+        elif slot == GENERAL and self._overloaded and self.clock() - self._last >= QUIET:
+            # Over once a general slot admits a check after a quiet second:
+            # under a sustained flood a slot frees after every check, and
+            # ending there would log a start and an end per check. (The
+            # trusted slot being free says nothing.)
             self.logger.warning(
                 "overload over: %d request(s) refused with 503 meanwhile", self._refused
             )

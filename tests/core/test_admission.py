@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from helpers import Recorder, basic, call
+from helpers import Clock, Recorder, basic, call
 
 from basicauth_wsgi import BasicAuth, Throttle
 from basicauth_wsgi.admission import CheckSlots, default_slots
@@ -125,6 +125,9 @@ def test_a_trusted_pair_gets_the_extra_slot(
     inner: Recorder, slow: SlowUsers, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = BasicAuth(inner, slow, max_concurrent_checks=1, cache=None)
+    clock = Clock()
+    assert app.slots is not None
+    app.slots.clock = clock
     slow.release.set()
     assert get(app, "alice", "alice-pw", "192.0.2.7")[0] == "200 OK"  # alice is now trusted there
     slow.release.clear()
@@ -142,7 +145,10 @@ def test_a_trusted_pair_gets_the_extra_slot(
         slow.release.set()
         assert returning.result(timeout=DEADLINE)[0] == "200 OK"
         assert spraying.result(timeout=DEADLINE)[0].startswith("401")
-        assert get(app, "bob", "x", "198.51.100.3")[0].startswith("401")  # admitted again
+        clock.now += 0.5  # admitted, but refusals were too recent for overload to be over
+        assert get(app, "bob", "x", "198.51.100.3")[0].startswith("401")
+        clock.now += 1.0  # a quiet second since the last refusal: over
+        assert get(app, "bob", "y", "198.51.100.3")[0].startswith("401")
     lines = [r.getMessage() for r in caplog.records]
     assert sum("overloaded:" in line for line in lines) == 1
     assert [line for line in lines if "overload over" in line] == [
