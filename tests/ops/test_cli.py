@@ -224,8 +224,13 @@ def test_passwd_updates_and_deletes_keeping_other_lines(tmp_path: Path) -> None:
     path = tmp_path / "h"
     path.write_text("# ops team\ncarol:{PLAIN}c\n")
     path.chmod(0o640)
-    assert tool("passwd", "-c", str(path), "alice", "--stdin", "--scheme", "apr1", stdin="a1\n")[0] == 0
-    code, out, _ = tool("passwd", "-c", str(path), "alice", "--stdin", "--scheme", "apr1", stdin="a2\n")
+    assert (
+        tool("passwd", "-c", str(path), "alice", "--stdin", "--scheme", "apr1", stdin="a1\n")[0]
+        == 0
+    )
+    code, out, _ = tool(
+        "passwd", "-c", str(path), "alice", "--stdin", "--scheme", "apr1", stdin="a2\n"
+    )
     assert code == 0 and "updated user 'alice'" in out
     assert tool("check", str(path), "alice", "--stdin", stdin="a2\n")[0] == 0
     assert path.stat().st_mode & 0o777 == 0o640
@@ -237,7 +242,16 @@ def test_passwd_updates_and_deletes_keeping_other_lines(tmp_path: Path) -> None:
 
 def test_passwd_normalises_to_nfc(tmp_path: Path) -> None:
     path = tmp_path / "h"
-    tool("passwd", "-c", str(path), "ju\u0308rgen", "--stdin", "--scheme", "apr1", stdin="pa\u0308ss\n")
+    tool(
+        "passwd",
+        "-c",
+        str(path),
+        "ju\u0308rgen",
+        "--stdin",
+        "--scheme",
+        "apr1",
+        stdin="pa\u0308ss\n",
+    )
     assert path.read_text().startswith("jürgen:")
     # What a client sends is NFC-normalised by the parser: the two meet.
     users = HtpasswdFile(path)
