@@ -43,6 +43,12 @@ def need(binary: str) -> str:
     pytest.skip(f"{binary} is not installed")
 
 
+def child_env() -> dict[str, str]:
+    """The environment for a child Python that must import ``tests.ops.apps`` and our tree."""
+    root = str(Path(__file__).resolve().parents[2])
+    return {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+
+
 def free_port() -> int:
     """An ephemeral 127.0.0.1 port that was free a moment ago (nginx needs a number)."""
     with socket.socket() as sock:

@@ -31,6 +31,7 @@ from .support import (
     Apache,
     Nginx,
     Server,
+    child_env,
     get,
     need,
     shared_folder,
@@ -198,7 +199,7 @@ def test_nginx_recipe_in_front_of_serve_throttles_each_client_apart(tmp_path: Pa
              "127.0.0.1", "--throttle-per-client", "2", "--exclude", "/health"],
             cwd=tmp_path,
             command=[sys.executable, "-m", "basicauth_wsgi", "serve", "--port", "0"],
-            env={"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
+            env=child_env(),
             password="",
         )  # fmt: skip
         try:
