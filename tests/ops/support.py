@@ -10,9 +10,11 @@ Each server gets its own minimal configuration in a folder the test owns
 from __future__ import annotations
 
 import base64
+import configparser
 import contextlib
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
@@ -47,6 +49,18 @@ def child_env() -> dict[str, str]:
     """The environment for a child Python that must import ``tests.ops.apps`` and our tree."""
     root = str(Path(__file__).resolve().parents[2])
     return {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+
+
+def fail2ban_regex() -> re.Pattern[str]:
+    """docs/fail2ban-filter.conf's failregex, with ``<HOST>`` as group ``host``."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(Path(__file__).resolve().parents[2] / "docs" / "fail2ban-filter.conf")
+    pattern = parser["Definition"]["failregex"].replace("<HOST>", r"(?P<host>[0-9A-Fa-f:.]+)")
+    return re.compile(pattern)
+
+
+#: What fail2ban's default date detection needs at the start of a line.
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 
 
 def free_port() -> int:
