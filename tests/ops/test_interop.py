@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -224,3 +225,18 @@ def test_nginx_recipe_in_front_of_serve_throttles_each_client_apart(tmp_path: Pa
                 assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line) for line in failures)
         finally:
             serve.stop()
+
+
+def test_nothing_is_left_listening_on_port_80(request: pytest.FixtureRequest) -> None:
+    # The packages' own services (stopped by .ci/run) and our servers alike.
+    servers = [_servers(request, "nginx"), _servers(request, "apache")]
+    assert all(server.port not in (80, 443) and server.port > 1024 for server in servers)
+    for host in ("127.0.0.1", "::1"):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.settimeout(2)
+            try:
+                probe.connect((host, 80))
+            except OSError:
+                continue
+            pytest.fail(f"something listens on {host} port 80")
