@@ -192,11 +192,19 @@ def start(site: Path, recipe: str, listening: str, extra: list[str] | None = Non
     )
 
 
-def test_logging_ini_lines_match_the_fail2ban_filter(site: Path) -> None:
-    # The configuration alone, loaded as every server loads it, around a real BasicAuth.
+LOADERS = {
+    "logging.ini": "logging.config.fileConfig({path!r})",
+    "logging.json": "logging.config.dictConfig(json.load(open({path!r})))",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOADERS))
+def test_logging_configuration_lines_match_the_fail2ban_filter(site: Path, name: str) -> None:
+    # The configuration alone, loaded as the servers load it, around a real BasicAuth.
+    load = LOADERS[name].format(path=str(ROOT / "docs" / name))
     code = f"""
-import logging.config, sys, webtest
-logging.config.fileConfig({str(LOGGING_INI)!r})
+import json, logging.config, sys, webtest
+{load}
 from basicauth_wsgi import BasicAuth, HtpasswdFile, Throttle
 app = webtest.TestApp(BasicAuth(lambda e, s: [], HtpasswdFile("users.htpasswd"),
                                 throttle=Throttle(per_client=3)))
@@ -216,6 +224,20 @@ for client in ("203.0.113.9", "2001:db8::7"):
     assert all(TIMESTAMP.match(x) for x in lines)
     hosts = [m["host"] for m in map(regex.search, lines) if m]
     assert hosts == ["203.0.113.9"] * 4 + ["2001:db8::7"] * 4
+
+
+def test_gunicorn_takes_the_json_configuration_too() -> None:
+    # --log-config-json docs/logging.json (gunicorn >= 20.1): the same loggers as the ini.
+    import configparser
+    import json
+
+    config = json.loads((ROOT / "docs" / "logging.json").read_text())
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(LOGGING_INI)
+    assert config["formatters"]["timestamped"]["format"] == ini["formatter_timestamped"]["format"]
+    qualnames = {ini[f"logger_{key.strip()}"].get("qualname", "root") for key in
+                 ini["loggers"]["keys"].split(",")}  # fmt: skip
+    assert qualnames == {*config["loggers"], "root"}
 
 
 def test_gunicorn_recipe(site: Path) -> None:
