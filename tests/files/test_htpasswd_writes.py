@@ -64,3 +64,43 @@ def test_entry_line_refuses_what_a_file_cannot_hold(user: str, hashed: str) -> N
 
 def test_entry_line() -> None:
     assert entry_line("jürgen", "{PLAIN}x") == "jürgen:{PLAIN}x"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to set up another user's file")
+def test_an_owner_that_cannot_be_kept_is_an_error_and_nothing_changes() -> None:
+    import grp
+    import pwd
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    nobody = pwd.getpwnam("nobody")
+    www = grp.getgrnam("www-data").gr_gid
+    folder = Path(tempfile.mkdtemp(prefix="basicauth-owner-"))
+    try:
+        folder.chmod(0o777)  # nobody may write a temporary file beside it
+        path = folder / "users"
+        path.write_text("carol:{PLAIN}c\n")
+        os.chown(path, 0, www)
+        path.chmod(0o666)  # and read and write it: only the owner cannot be kept
+        # Import while still root (our tree may sit under a 0700 folder), then drop.
+        code = (
+            "import os, sys; import basicauth_wsgi.htpasswd as h\n"
+            f"os.setgid({nobody.pw_gid}); os.setuid({nobody.pw_uid})\n"
+            "try:\n"
+            f"    h.update_htpasswd({str(path)!r}, 'alice', '{{PLAIN}}a')\n"
+            "except OSError as exc:\n"
+            "    print(exc); sys.exit(3)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 3, result.stderr
+        assert f"cannot keep the owner and group of {path}" in result.stdout
+        assert path.read_text() == "carol:{PLAIN}c\n"
+        st = path.stat()
+        assert (st.st_uid, st.st_gid) == (0, www)
+        assert [p.name for p in folder.iterdir()] == ["users"]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
