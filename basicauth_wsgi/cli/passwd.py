@@ -28,8 +28,8 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     passwd = commands.add_parser(
         "passwd",
         help="add a user to an htpasswd file, change or delete one",
-        usage="%(prog)s [-c] [-D] [--stdin] [--scheme S] [-C N] [--rounds N] FILE USER\n"
-        "       %(prog)s -n [--stdin] [--scheme S] [-C N] [--rounds N] USER",
+        usage="%(prog)s [-c] [-D] [--stdin] [--scheme S] [-C N] [-r N] FILE USER\n"
+        "       %(prog)s -n [--stdin] [--scheme S] [-C N] [-r N] USER",
         description="Set USER's password in FILE, or delete USER with -D; with -n, print the "
         "'user:hash' line instead and touch no file. The password is asked twice. FILE must "
         "exist unless -c is given. The file is rewritten atomically, through a symbolic link "
@@ -69,6 +69,7 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
         help="bcrypt cost, 4-31 (default 12)",
     )
     passwd.add_argument(
+        "-r",
         "--rounds",
         type=int,
         metavar="N",

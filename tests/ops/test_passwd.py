@@ -149,8 +149,15 @@ def test_create_on_an_existing_file_keeps_its_users(tmp_path: Path) -> None:
         (["--cost", "4", "--scheme", "bcrypt"], "$2y$04$"),
         (["--rounds", "6000"], "$6$rounds=6000$"),
         (["--rounds", "1000", "--scheme", "sha256-crypt"], "$5$rounds=1000$"),
+        (["-r", "7000", "--scheme", "sha256-crypt"], "$5$rounds=7000$"),
     ],
-    ids=["cost-implies-bcrypt", "cost-with-scheme", "rounds-implies-sha512", "rounds-sha256"],
+    ids=[
+        "cost-implies-bcrypt",
+        "cost-with-scheme",
+        "rounds-implies-sha512",
+        "rounds-sha256",
+        "r-as-apache",
+    ],
 )
 def test_work_factor_flags(flags: list[str], prefix: str) -> None:
     code, out, _ = tool("passwd", "-n", "a", "--stdin", *flags, stdin="pw\n")
