@@ -29,6 +29,7 @@ __all__ = [
     "HtgroupFile",
     "HtpasswdFile",
     "create_htpasswd",
+    "entry_line",
     "parse_htgroup",
     "parse_htpasswd",
     "read_htpasswd",
@@ -47,13 +48,37 @@ class Entry(NamedTuple):
     line: int
 
 
+#: A UTF-8 byte-order mark, as Windows editors put at the start of a file.
+BOM = b"\xef\xbb\xbf"
+
+
+def strip_bom(data: bytes, source: str) -> bytes:
+    """``data`` without a leading UTF-8 byte-order mark, logging one WARNING naming ``source``.
+
+    Apache and nginx would read the mark as part of the first username
+    (``'\\ufeffalice'``), so that user could never log in; we read past it
+    and say so, and a file rewritten by ``passwd`` loses it.
+    """
+    if not data.startswith(BOM):
+        return data
+    logger.warning(
+        "%s starts with a UTF-8 byte-order mark; read past it (Apache and nginx would not: "
+        "`basicauth-wsgi passwd` rewrites the file without it)",
+        source,
+    )
+    return data[len(BOM) :]
+
+
 def parse_htpasswd(data: bytes, source: str) -> Iterator[Entry]:
     """Yield the entries of htpasswd ``data``; ``ValueError`` names ``source`` and line.
 
     Trailing whitespace (including a CRLF's CR) is not part of the hash, as
     in Apache. A line without a colon or with an empty username is an error,
     not a line to skip: a half-written file must not lock users out silently.
+    A leading UTF-8 byte-order mark is read past, with one WARNING naming
+    ``source`` (see :func:`strip_bom`).
     """
+    data = strip_bom(data, source)
     for number, raw in enumerate(data.split(b"\n"), start=1):
         text = decode_text(raw).rstrip()
         if not text or text.lstrip().startswith("#"):
@@ -71,29 +96,58 @@ def read_htpasswd(path: str | os.PathLike[str]) -> dict[str, str]:
     return {e.username: e.hashed for e in parse_htpasswd(data, os.fspath(path))}
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a reader sees the old file or the new one.
+def _atomic_write(path: str, data: bytes, *, create: bool = True) -> None:
+    """Replace the file at ``path`` with ``data`` so a reader sees the old file or the new one.
 
-    A temporary file in the same folder is written, flushed to disk and
-    renamed over ``path``. An existing file keeps its mode; a new one is
-    0600 (it holds password hashes).
+    A symbolic link is followed (``os.path.realpath``): the file it points to
+    is replaced and the link stays, as Apache's ``htpasswd`` does (Kubernetes
+    Secret mounts, shared files). A temporary file in the target's folder is
+    written, flushed to disk and renamed over the target; it gets the
+    target's mode, owner and group first (so a ``root:www-data 0640`` file
+    stays readable by the web server's workers). A new file is 0600 (it holds
+    password hashes), and is made only if ``create``.
+
+    ``OSError`` with a message naming ``path`` (never the temporary file);
+    on any error the file is untouched and no temporary file is left.
     """
-    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     try:
-        mode = os.stat(path).st_mode & 0o7777
+        st: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
-        mode = 0o600
-    fd, temp = tempfile.mkstemp(prefix=".htpasswd-", dir=folder)
+        st = None
+    except OSError as exc:
+        raise OSError(f"cannot read {path}: {exc.strerror}") from None
+    if st is None and not create:
+        raise OSError(f"{path} does not exist")
+    if not os.path.isdir(folder):
+        raise OSError(f"cannot write {path}: folder {folder} does not exist")
+    try:
+        fd, temp = tempfile.mkstemp(prefix=".htpasswd-", dir=folder)
+    except OSError as exc:
+        raise OSError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
+            if st is not None and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(handle.fileno(), st.st_uid, st.st_gid)
+                except PermissionError:
+                    raise OSError(
+                        f"cannot keep the owner and group of {path} "
+                        f"({st.st_uid}:{st.st_gid}): run as its owner or as root; "
+                        "nothing was changed"
+                    ) from None
+            # After fchown, which may clear set-id bits.
+            os.fchmod(handle.fileno(), 0o600 if st is None else st.st_mode & 0o7777)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
+        os.replace(temp, target)
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+        if isinstance(exc, OSError) and exc.filename is not None:
+            raise OSError(f"cannot write {path}: {exc.strerror}") from None
         raise
     # The rename itself is durable only once the folder is.
     fsync_directory(folder)
@@ -126,32 +180,60 @@ def create_htpasswd(path: str | os.PathLike[str], users: Mapping[str, str]) -> b
     return True
 
 
-def _line(username: str, hashed: str) -> bytes:
+def _line(username: str, hashed: str, newline: bytes = b"\n") -> bytes:
     if not username or ":" in username or any(c in username + hashed for c in "\r\n"):
         raise ValueError(f"cannot write user {username!r}: empty, or contains ':' or a newline")
-    return f"{username}:{hashed}\n".encode()
+    return f"{username}:{hashed}".encode() + newline
+
+
+def entry_line(username: str, hashed: str) -> str:
+    """The ``user:hash`` line (without its newline) a file would hold; ``ValueError`` if bad."""
+    return _line(username, hashed, b"").decode()
 
 
 def write_htpasswd(path: str | os.PathLike[str], users: Mapping[str, str]) -> None:
-    """Write ``users`` (username -> hash) to ``path`` atomically, one ``user:hash`` a line."""
+    """Write ``users`` (username -> hash) to ``path`` atomically, one ``user:hash`` a line.
+
+    Through a symbolic link, keeping an existing file's mode, owner and group
+    (see :func:`update_htpasswd`).
+    """
     _atomic_write(os.fspath(path), b"".join(_line(u, h) for u, h in users.items()))
 
 
-def update_htpasswd(path: str | os.PathLike[str], username: str, hashed: str | None) -> bool:
+def _newline(data: bytes) -> bytes:
+    """The file's line ending: that of its first line (CRLF from Windows editors), else LF."""
+    end = data.find(b"\n")
+    return b"\r\n" if end > 0 and data[end - 1 : end] == b"\r" else b"\n"
+
+
+def update_htpasswd(
+    path: str | os.PathLike[str], username: str, hashed: str | None, *, create: bool = True
+) -> bool:
     """Set ``username``'s hash in the file at ``path``, or delete it (``hashed=None``).
 
-    Every other line (comments, blank lines, other users) is kept as it is;
-    a missing file is created. Usernames compare after NFC normalisation.
-    Returns whether the file had to grow or shrink: ``True`` if the user was
-    added (or, deleting, was there), ``False`` if an existing user was
-    updated (or, deleting, was not there, in which case nothing is written).
+    Every other line (comments, blank lines, other users) is kept byte for
+    byte, and the file keeps its line endings (CRLF stays CRLF). A missing
+    file is created (mode 0600) if ``create``, else it is an ``OSError``.
+    The write is atomic, goes through a symbolic link to its target and
+    keeps the file's mode, owner and group (see :func:`_atomic_write`). A
+    leading byte-order mark is dropped, with a WARNING. Usernames compare
+    after NFC normalisation. Returns whether the file had to grow or
+    shrink: ``True`` if the user was added (or, deleting, was there),
+    ``False`` if an existing user was updated (or, deleting, was not there,
+    in which case nothing is written). ``OSError`` messages name ``path``.
     """
     target = os.fspath(path)
     try:
         with open(target, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
+        if not create or hashed is None:
+            raise OSError(f"{target} does not exist") from None
         data = b""
+    except OSError as exc:
+        raise OSError(f"cannot read {target}: {exc.strerror}") from None
+    data = strip_bom(data, target)
+    newline = _newline(data)
     wanted = unicodedata.normalize("NFC", username)
     lines = data.splitlines(keepends=True)
     kept: list[bytes] = []
@@ -162,15 +244,15 @@ def update_htpasswd(path: str | os.PathLike[str], username: str, hashed: str | N
         is_entry = colon and not text.lstrip().startswith("#")
         if is_entry and unicodedata.normalize("NFC", name) == wanted:
             if hashed is not None and not found:
-                kept.append(_line(wanted, hashed))
+                kept.append(_line(wanted, hashed, newline))
             found = True
             continue
-        kept.append(raw if raw.endswith(b"\n") else raw + b"\n")
+        kept.append(raw if raw.endswith(b"\n") else raw.rstrip(b"\r") + newline)
     if hashed is None and not found:
         return False
     if hashed is not None and not found:
-        kept.append(_line(wanted, hashed))
-    _atomic_write(target, b"".join(kept))
+        kept.append(_line(wanted, hashed, newline))
+    _atomic_write(target, b"".join(kept), create=create)
     return found if hashed is None else not found
 
 

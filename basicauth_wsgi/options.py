@@ -86,6 +86,17 @@ def text(value: str) -> str:
     return value
 
 
+def realm(value: str) -> str:
+    """A realm a header can carry: latin-1, no control characters (RFC 9110 §5.6.4)."""
+    from .header import quote_string
+
+    try:
+        quote_string(value)
+    except ValueError as exc:
+        raise ValueError(f"realm {exc}") from None
+    return value
+
+
 def path(value: str) -> str:
     """A file path."""
     if not value.strip():
@@ -169,6 +180,13 @@ def _slots(name: str, value: object) -> int | None:
     return value
 
 
+def _paths(name: str, value: object) -> object:
+    from .paths import PathList
+
+    PathList(value, option=name)  # type: ignore[arg-type]
+    return value
+
+
 def _any(name: str, value: object) -> object:
     return value
 
@@ -219,11 +237,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "users", user_lines, "'user:hash' entries, separated by newlines or spaces", into="users"
     ),
-    Option("realm", text, "realm in the challenge; latin-1, no control characters", _str),
+    Option("realm", realm, "realm in the challenge; latin-1, no control characters", _str),
     Option(
-        "exclude", words, "public path: /health exactly, /static/ a subtree", _any, arity="many"
+        "exclude", words, "public path: /health exactly, /static/ a subtree", _paths, arity="many"
     ),
-    Option("include", words, "if given, the only protected paths", _any, arity="many"),
+    Option("include", words, "if given, the only protected paths", _paths, arity="many"),
     Option(
         "allow_cors_preflight",
         boolean,
@@ -318,8 +336,10 @@ def from_strings(
         if not isinstance(raw, str):
             raise TypeError(f"option {spell(option)} must be a string, got {raw!r}")
         try:
-            values[key] = option.parse(raw)
-        except ValueError as exc:
+            value = option.parse(raw)
+            # The keyword's own check too, so its error names the spelling used.
+            values[key] = value if option.check is None else option.check(key, value)
+        except (ValueError, TypeError) as exc:
             raise ValueError(f"{spell(option)} = {raw!r}: {exc}") from None
     return build(values, spell=spell, require_users=require_users)
 

@@ -73,6 +73,15 @@ def main(
     args = parser.parse_args(argv)
     prog = f"{parser.prog} {args.command}"
     if args.command != "serve":
+        # The library's warnings (a byte-order mark, say) reach the operator
+        # as one line each, for this command only.
+        library = logging.getLogger("basicauth_wsgi")
+        warnings = logging.StreamHandler(stderr)
+        warnings.setFormatter(logging.Formatter(f"{prog}: %(levelname)s: %(message)s"))
+        warnings.setLevel(logging.WARNING)
+        saved = library.propagate
+        library.addHandler(warnings)
+        library.propagate = False
         try:
             return passwd.run(args, stdin, stdout, ask)
         except passwd.Failed as exc:
@@ -84,6 +93,9 @@ def main(
         except OSError as exc:
             stderr.write(f"{prog}: error: {exc}\n")
             return 2
+        finally:
+            library.removeHandler(warnings)
+            library.propagate = saved
 
     from ..accesslog import AccessLog
     from ..example.serve import build_app

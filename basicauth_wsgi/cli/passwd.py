@@ -11,11 +11,12 @@ The same files Apache's ``htpasswd`` and ``mod_authn_file`` (and nginx's
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from ..grammar import has_ctl, is_username, normalize
-from ..htpasswd import parse_htpasswd, update_htpasswd
+from ..htpasswd import entry_line, parse_htpasswd, update_htpasswd
 
 __all__ = ["Failed", "add_parsers", "run"]
 
@@ -27,12 +28,29 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     passwd = commands.add_parser(
         "passwd",
         help="add a user to an htpasswd file, change or delete one",
-        description="Set USER's password in FILE (created with mode 0600 if missing), or delete "
-        "USER with -D. The password is asked twice; the file is rewritten atomically and "
-        "stays readable by Apache's own htpasswd and mod_authn_file.",
+        usage="%(prog)s [-c] [-D] [--stdin] [--scheme S] [-C N] [-r N] FILE USER\n"
+        "       %(prog)s -n [--stdin] [--scheme S] [-C N] [-r N] USER",
+        description="Set USER's password in FILE, or delete USER with -D; with -n, print the "
+        "'user:hash' line instead and touch no file. The password is asked twice. FILE must "
+        "exist unless -c is given. The file is rewritten atomically, through a symbolic link "
+        "to its target, keeping its mode, owner, group and line endings, and stays readable "
+        "by Apache's htpasswd and mod_authn_file and by nginx.",
     )
-    passwd.add_argument("file", metavar="FILE")
-    passwd.add_argument("user", metavar="USER")
+    passwd.add_argument("names", nargs="+", metavar="FILE USER", help="the file, then the user")
+    passwd.add_argument(
+        "-c",
+        "--create",
+        action="store_true",
+        help="create FILE (mode 0600) if it is missing; an existing FILE keeps its users",
+    )
+    passwd.add_argument(
+        "-n",
+        "--print",
+        dest="print_only",
+        action="store_true",
+        help="print 'user:hash' to stdout (for environment variables, Kubernetes Secrets, "
+        "BASICAUTH_USERS); no FILE",
+    )
     passwd.add_argument("-D", "--delete", action="store_true", help="delete USER")
     passwd.add_argument(
         "--stdin", action="store_true", help="read the password from one line of stdin, no prompt"
@@ -40,7 +58,22 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     passwd.add_argument(
         "--scheme",
         choices=SCHEMES,
-        help="hash scheme (default: bcrypt when the bcrypt extra is installed, else sha512-crypt)",
+        help="hash scheme (default: bcrypt when the bcrypt extra is installed, else "
+        "sha512-crypt; with --rounds, sha512-crypt)",
+    )
+    passwd.add_argument(
+        "-C",
+        "--cost",
+        type=int,
+        metavar="N",
+        help="bcrypt cost, 4-31 (default 12)",
+    )
+    passwd.add_argument(
+        "-r",
+        "--rounds",
+        type=int,
+        metavar="N",
+        help="SHA-crypt rounds, 1000-999999999 (default 5000, not written)",
     )
     check = commands.add_parser(
         "check",
@@ -106,27 +139,82 @@ def _load_file(path: str) -> bytes:
         raise Failed(f"cannot read {path}: {exc.strerror}") from None
 
 
+def _passwd_arguments(args: argparse.Namespace) -> tuple[str | None, str]:
+    """FILE (``None`` with ``-n``) and USER, or ``Failed`` with a one-line usage error."""
+    names: list[str] = args.names
+    if args.print_only:
+        if len(names) != 1:
+            raise Failed("-n takes USER only, no FILE (it prints the line, writes nothing)")
+        if args.create or args.delete:
+            raise Failed("-n writes no file: it takes neither -c nor -D")
+        return None, names[0]
+    if len(names) != 2:
+        raise Failed("expected FILE USER (or -n USER to print the line)")
+    return names[0], names[1]
+
+
+def _scheme(args: argparse.Namespace) -> str | None:
+    """The scheme asked for; ``--rounds`` alone means sha512-crypt, ``-C`` alone bcrypt."""
+    from ..hashes import _check_work
+
+    scheme: str | None = args.scheme
+    if scheme is None and args.rounds is not None:
+        scheme = "sha512-crypt"
+    if scheme is None and args.cost is not None:
+        scheme = "bcrypt"
+    if scheme is not None:
+        try:
+            _check_work(scheme, args.cost, args.rounds)
+        except ValueError as exc:
+            flag = "-C/--cost" if str(exc).startswith("cost") else "--rounds"
+            raise Failed(f"{flag}: {exc}") from None
+    return scheme
+
+
+def _check_target(path: str, create: bool) -> None:
+    """Fail before any prompt when the file cannot be written as asked."""
+    target = os.path.realpath(path)
+    if not os.path.exists(target):
+        if not create:
+            raise Failed(f"{path} does not exist (-c creates it)")
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder):
+            raise Failed(f"cannot create {path}: folder {folder} does not exist")
+    elif os.path.isdir(target):
+        raise Failed(f"{path} is a folder, not a users file")
+
+
 def _passwd(
     args: argparse.Namespace, stdin: TextIO, stdout: TextIO, ask: Callable[[str], str]
 ) -> int:
     from ..hashes import hash_password
 
-    user = _username(args.user)
+    path, name = _passwd_arguments(args)
+    user = _username(name)
     if args.delete:
-        if args.stdin or args.scheme:
-            raise Failed("-D takes no password and no --scheme")
-        if not update_htpasswd(args.file, user, None):
-            stdout.write(f"no user {user!r} in {args.file}; nothing was changed\n")
+        if args.stdin or args.scheme or args.cost is not None or args.rounds is not None:
+            raise Failed("-D takes no password, --scheme, -C or --rounds")
+        if path is None:  # _passwd_arguments refuses -n with -D
+            raise Failed("-D needs FILE")
+        _check_target(path, create=False)
+        if not update_htpasswd(path, user, None, create=False):
+            stdout.write(f"no user {user!r} in {path}; nothing was changed\n")
             return 1
-        stdout.write(f"deleted user {user!r} from {args.file}\n")
+        stdout.write(f"deleted user {user!r} from {path}\n")
         return 0
+    scheme = _scheme(args)
+    if path is not None:
+        _check_target(path, args.create)
     password = _read_password(args, stdin, ask, confirm=True)
     try:
-        hashed = hash_password(password, args.scheme)
+        hashed = hash_password(password, scheme, cost=args.cost, rounds=args.rounds)
     except ValueError as exc:  # the scheme's extra is not installed
         raise Failed(str(exc)) from None
-    added = update_htpasswd(args.file, user, hashed)
-    stdout.write(f"{'added' if added else 'updated'} user {user!r} in {args.file}\n")
+    if path is None:
+        stdout.write(entry_line(user, hashed) + "\n")
+        return 0
+    added = update_htpasswd(path, user, hashed, create=args.create)
+    stdout.write(f"{'added' if added else 'updated'} user {user!r} in {path}\n")
     return 0
 
 

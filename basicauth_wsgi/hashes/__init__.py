@@ -40,6 +40,8 @@ missing-extra errors follow from that record.
 
 from __future__ import annotations
 
+from . import bcrypt as _bcrypt
+from . import crypt as _crypt
 from .argon2 import ARGON2_MIN_MEMORY_KIB as ARGON2_MIN_MEMORY_KIB
 from .argon2 import ARGON2_MIN_MEMORY_PASSES as ARGON2_MIN_MEMORY_PASSES
 from .bcrypt import BCRYPT_COST as BCRYPT_COST
@@ -86,7 +88,13 @@ def _default_scheme() -> str:
 # ---------------------------------------------------------------------------
 
 
-def hash_password(password: str, scheme: str | None = None) -> str:
+def hash_password(
+    password: str,
+    scheme: str | None = None,
+    *,
+    cost: int | None = None,
+    rounds: int | None = None,
+) -> str:
     """Return a new salted hash of ``password`` in ``scheme``.
 
     ``scheme`` is a name from ``SCHEMES``; ``None`` means bcrypt when the
@@ -99,11 +107,17 @@ def hash_password(password: str, scheme: str | None = None) -> str:
     Raises ``ValueError`` for an unknown scheme or a password that is not
     encodable as UTF-8 (lone surrogates), ``MissingExtra`` when the scheme's
     package is not installed.
+
+    ``cost`` (bcrypt only: log2 rounds, 4..31, Apache's ``htpasswd -C``) and
+    ``rounds`` (SHA-crypt only: 1000..999999999, written as ``rounds=N$``,
+    Apache's ``htpasswd -r``) override the work factor; either given for
+    another scheme, or out of range, is a ``ValueError`` naming it.
     """
     if not isinstance(password, str):
         raise TypeError(f"password must be str, not {type(password).__name__}")
     if scheme is None:
         scheme = _default_scheme()
+    _check_work(scheme, cost, rounds)
     fmt = BY_SCHEME.get(scheme)
     if fmt is None or fmt.hasher is None:
         raise ValueError(f"unknown hash scheme {scheme!r}; valid schemes: {', '.join(SCHEMES)}")
@@ -112,7 +126,34 @@ def hash_password(password: str, scheme: str | None = None) -> str:
     except UnicodeEncodeError as exc:
         raise ValueError("password is not valid Unicode text (it has lone surrogates)") from exc
     require(fmt)
+    if cost is not None:
+        return _bcrypt.make(secret, cost)
+    if rounds is not None:
+        sha = _crypt.SHA256_CRYPT if scheme == "sha256-crypt" else _crypt.SHA512_CRYPT
+        return sha.make(secret, _crypt.new_salt(16), rounds, True)
     return fmt.hasher(secret)
+
+
+def _check_work(scheme: str, cost: int | None, rounds: int | None) -> None:
+    """``ValueError`` for a work factor the scheme does not take or out of its range."""
+    for name, value, schemes, low, high in (
+        ("cost", cost, ("bcrypt",), 4, 31),
+        (
+            "rounds",
+            rounds,
+            ("sha256-crypt", "sha512-crypt"),
+            SHA_CRYPT_MIN_ROUNDS,
+            SHA_CRYPT_MAX_ROUNDS,
+        ),
+    ):
+        if value is None:
+            continue
+        if scheme not in schemes:
+            raise ValueError(f"{name} applies to {' and '.join(schemes)} only, not {scheme!r}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be from {low} to {high}, got {value}")
 
 
 def verify_password(password: str, hashed: str) -> bool:

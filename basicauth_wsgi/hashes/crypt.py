@@ -142,6 +142,11 @@ def _crypt_salt(length: int) -> str:
     return "".join(secrets.choice(_CRYPT64) for _ in range(length))
 
 
+def new_salt(length: int) -> str:
+    """A random crypt salt of ``length`` characters of ./0-9A-Za-z."""
+    return _crypt_salt(length)
+
+
 # ---------------------------------------------------------------------------
 # SHA-256-crypt $5$ and SHA-512-crypt $6$.
 # ---------------------------------------------------------------------------

@@ -193,7 +193,7 @@ def tool(*argv: str, ask: Prompt | None = None, stdin: str = "") -> tuple[int, s
 def test_passwd_creates_the_file_0600_asking_twice(tmp_path: Path) -> None:
     path = tmp_path / "users.htpasswd"
     prompt = Prompt("s3cret", "s3cret")
-    code, out, _ = tool("passwd", str(path), "alice", "--scheme", "apr1", ask=prompt)
+    code, out, _ = tool("passwd", "-c", str(path), "alice", "--scheme", "apr1", ask=prompt)
     assert code == 0
     assert prompt.prompts == ["Password: ", "Again: "]
     assert path.stat().st_mode & 0o777 == 0o600
@@ -203,7 +203,7 @@ def test_passwd_creates_the_file_0600_asking_twice(tmp_path: Path) -> None:
 
 def test_passwd_mismatch_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "h"
-    code, _, err = tool("passwd", str(path), "alice", ask=Prompt("one", "two"))
+    code, _, err = tool("passwd", "-c", str(path), "alice", ask=Prompt("one", "two"))
     assert code == 2
     assert "do not match" in err
     assert not path.exists()
@@ -212,7 +212,7 @@ def test_passwd_mismatch_changes_nothing(tmp_path: Path) -> None:
 def test_passwd_stdin_reads_one_line_without_confirmation(tmp_path: Path) -> None:
     path = tmp_path / "h"
     prompt = Prompt()
-    code, _, _ = tool("passwd", str(path), "bob", "--stdin", "--scheme", "sha256-crypt",
+    code, _, _ = tool("passwd", "-c", str(path), "bob", "--stdin", "--scheme", "sha256-crypt",
                       stdin="pa:ss word\nignored\n", ask=prompt)  # fmt: skip
     assert code == 0 and prompt.prompts == []
     assert path.read_text().startswith("bob:$5$")
@@ -224,20 +224,34 @@ def test_passwd_updates_and_deletes_keeping_other_lines(tmp_path: Path) -> None:
     path = tmp_path / "h"
     path.write_text("# ops team\ncarol:{PLAIN}c\n")
     path.chmod(0o640)
-    assert tool("passwd", str(path), "alice", "--stdin", "--scheme", "apr1", stdin="a1\n")[0] == 0
-    code, out, _ = tool("passwd", str(path), "alice", "--stdin", "--scheme", "apr1", stdin="a2\n")
+    assert (
+        tool("passwd", "-c", str(path), "alice", "--stdin", "--scheme", "apr1", stdin="a1\n")[0]
+        == 0
+    )
+    code, out, _ = tool(
+        "passwd", "-c", str(path), "alice", "--stdin", "--scheme", "apr1", stdin="a2\n"
+    )
     assert code == 0 and "updated user 'alice'" in out
     assert tool("check", str(path), "alice", "--stdin", stdin="a2\n")[0] == 0
     assert path.stat().st_mode & 0o777 == 0o640
-    assert tool("passwd", str(path), "alice", "-D")[0] == 0
+    assert tool("passwd", "-c", str(path), "alice", "-D")[0] == 0
     assert path.read_text() == "# ops team\ncarol:{PLAIN}c\n"
-    code, out, _ = tool("passwd", str(path), "alice", "-D")
+    code, out, _ = tool("passwd", "-c", str(path), "alice", "-D")
     assert code == 1 and "no user 'alice'" in out
 
 
 def test_passwd_normalises_to_nfc(tmp_path: Path) -> None:
     path = tmp_path / "h"
-    tool("passwd", str(path), "ju\u0308rgen", "--stdin", "--scheme", "apr1", stdin="pa\u0308ss\n")
+    tool(
+        "passwd",
+        "-c",
+        str(path),
+        "ju\u0308rgen",
+        "--stdin",
+        "--scheme",
+        "apr1",
+        stdin="pa\u0308ss\n",
+    )
     assert path.read_text().startswith("jürgen:")
     # What a client sends is NFC-normalised by the parser: the two meet.
     users = HtpasswdFile(path)
@@ -247,10 +261,10 @@ def test_passwd_normalises_to_nfc(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "stdin", "message"),
     [
-        (["passwd", "{file}", "a:b", "--stdin"], "pw\n", "not a valid username"),
-        (["passwd", "{file}", "alice", "--stdin"], "\n", "empty passwords"),
-        (["passwd", "{file}", "alice", "--stdin"], "tab\there\n", "control character"),
-        (["passwd", "{file}", "alice", "-D", "--stdin"], "", "-D takes no password"),
+        (["passwd", "-c", "{file}", "a:b", "--stdin"], "pw\n", "not a valid username"),
+        (["passwd", "-c", "{file}", "alice", "--stdin"], "\n", "empty passwords"),
+        (["passwd", "-c", "{file}", "alice", "--stdin"], "tab\there\n", "control character"),
+        (["passwd", "-c", "{file}", "alice", "-D", "--stdin"], "", "-D takes no password"),
         (["check", "{missing}", "alice", "--stdin"], "pw\n", "cannot read"),
         (["audit", "{missing}"], "", "cannot read"),
     ],
@@ -305,7 +319,7 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
 
 def test_serve_with_htpasswd(run: Any, tmp_path: Path) -> None:
     path = tmp_path / "users"
-    tool("passwd", str(path), "ops", "--stdin", "--scheme", "apr1", stdin="opspw\n")
+    tool("passwd", "-c", str(path), "ops", "--stdin", "--scheme", "apr1", stdin="opspw\n")
     code, out, _, fake = run("serve", "--htpasswd", str(path), "--no-access-log")
     assert code == 0
     assert "admin password" not in out
@@ -327,7 +341,7 @@ def test_serve_with_a_bad_htpasswd_exits_2(run: Any, tmp_path: Path) -> None:
 def test_serve_with_htgroup_protects_delete(run: Any, tmp_path: Path) -> None:
     users, groups = tmp_path / "users", tmp_path / "groups"
     for user in ("alice", "bob"):
-        tool("passwd", str(users), user, "--stdin", "--scheme", "apr1", stdin=f"{user}-pw\n")
+        tool("passwd", "-c", str(users), user, "--stdin", "--scheme", "apr1", stdin=f"{user}-pw\n")
     groups.write_text("admin: alice\n")
     code, _, _, fake = run("serve", "--htpasswd", str(users), "--htgroup", str(groups))
     assert code == 0
@@ -344,7 +358,7 @@ def test_serve_with_htgroup_protects_delete(run: Any, tmp_path: Path) -> None:
 
 def test_serve_htgroup_without_admin_group_exits_2(run: Any, tmp_path: Path) -> None:
     users, groups = tmp_path / "users", tmp_path / "groups"
-    tool("passwd", str(users), "alice", "--stdin", "--scheme", "apr1", stdin="pw\n")
+    tool("passwd", "-c", str(users), "alice", "--stdin", "--scheme", "apr1", stdin="pw\n")
     groups.write_text("staff: alice\n")
     code, _, err, _ = run("serve", "--htpasswd", str(users), "--htgroup", str(groups))
     assert code == 2 and "admin" in err

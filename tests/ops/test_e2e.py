@@ -269,7 +269,7 @@ def test_htpasswd_file_changes_are_picked_up_live(tmp_path: Path) -> None:
         import io
 
         code = main(
-            ["passwd", str(users), user, "--stdin", "--scheme", "apr1"],
+            ["passwd", "-c", str(users), user, "--stdin", "--scheme", "apr1"],
             stdin=io.StringIO(password + "\n"),
             stdout=io.StringIO(),
         )

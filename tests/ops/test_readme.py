@@ -42,11 +42,16 @@ def test_every_block_is_claimed_by_a_test() -> None:
     claimed = {
         ("sh", "python -m pytest"),
         ("sh", "python -m bench"),
-        ("sh", "basicauth-wsgi passwd"),
+        ("sh", "basicauth-wsgi audit"),
         ("ini", "egg:basicauth-wsgi#basicauth"),
         ("console", "$ curl"),
         ("text", "authentication failed"),
         ("text", "basicauth_wsgi/\n"),
+        # Run by tests/ops/test_recipes.py (the Deploying section).
+        ("sh", "serve --app"),
+        ("sh", "--log-config docs/logging.ini"),
+        ("nginx", "proxy_pass"),
+        ("ini", "[Unit]"),
     }
     kinds = [lang for lang, _ in BLOCKS]
     assert kinds.count("python") == len(PYTHON) and PYTHON
@@ -147,8 +152,8 @@ def test_django_block(site: Path) -> None:
 
 def test_cli_block(site: Path) -> None:
     (site / "bob-password.txt").write_text("bob-new-pw\n")
-    answers = {"alice": "alice-new-pw", "carol": "carol-pw"}
-    for line in block("sh", "basicauth-wsgi passwd").splitlines():
+    answers = {"alice": "alice-new-pw", "carol": "carol-pw", "dave": "dave-pw", "erin": "erin-pw"}
+    for line in block("sh", "basicauth-wsgi audit").splitlines():
         words = shlex.split(line.split("#", 1)[0])
         assert words[0] == "basicauth-wsgi"
         stdin = ""
@@ -156,8 +161,7 @@ def test_cli_block(site: Path) -> None:
             at = words.index("<")
             stdin = (site / words[at + 1]).read_text()
             words = words[:at]
-        user = words[3] if len(words) > 3 else ""
-        answer = answers.get(user, "")
+        answer = next((answers[w] for w in words if w in answers), "")
         out = io.StringIO()
         code = main(
             words[1:],
@@ -167,8 +171,34 @@ def test_cli_block(site: Path) -> None:
             ask=lambda prompt, answer=answer: answer,  # type: ignore[misc]
         )
         assert code == 0, (line, out.getvalue())
+        if "-n" in words:
+            assert out.getvalue().startswith("erin:$"), out.getvalue()
     users = (site / "users.htpasswd").read_text()
-    assert "bob:" in users and "carol:" not in users
+    assert "bob:" in users and "carol:" not in users and "dave:$2y$12$" in users
+    assert "erin" not in users
+
+
+def test_every_serve_flag_and_variable_is_in_the_reference_table() -> None:
+    from basicauth_wsgi.cli.serve import SERVER_OPTIONS
+    from basicauth_wsgi.options import OPTIONS
+
+    start = README.index("| `serve` flag | environment |")
+    rows = README[start : README.index("\n\n", start)].splitlines()[2:]
+    cells = {row.split(" | ")[0].strip("| ") for row in rows}
+    expected = {f"`{o.flag}`" for o in SERVER_OPTIONS} | {"`--no-access-log`"}
+    for o in OPTIONS:
+        flags = [o.flag + " PATH"] if o.arity == "many" else [o.flag, *o.flag_aliases]
+        if o.arity == "bool":
+            flags = [o.flag, "--no-" + o.flag[2:]]
+        expected.add("`" + "`, `".join(flags) + "`")
+        [row] = [r for r in rows if r.startswith(f"| `{flags[0]}`")]
+        for env in (o.env, *o.env_aliases):
+            assert f"`{env}`" in row, (o.name, row)
+        assert o.help in row
+    for so in SERVER_OPTIONS:
+        [row] = [r for r in rows if r.startswith(f"| `{so.flag}`")]
+        assert so.env is None or f"`{so.env}`" in row
+    assert cells == expected
 
 
 def test_ini_block(site: Path) -> None:
