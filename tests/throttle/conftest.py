@@ -8,6 +8,8 @@ import pytest
 
 from basicauth_wsgi.throttle import MemoryStore, ThrottleStore
 
+from redisserver import redis_server, redis_url  # noqa: F401 (fixtures)
+
 from .support import DictStore
 
 #: Every store the contract suite runs against: name -> a fixture body
@@ -23,8 +25,20 @@ def _dict(request: pytest.FixtureRequest) -> Iterator[ThrottleStore]:
     yield DictStore()
 
 
+def _redis(request: pytest.FixtureRequest) -> Iterator[ThrottleStore]:
+    # A real redis-server (session-wide, emptied before each test).
+    from basicauth_wsgi.throttle.redis import RedisStore
+
+    store = RedisStore.from_url(request.getfixturevalue("redis_url"))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 STORES["memory"] = _memory
 STORES["dict"] = _dict
+STORES["redis"] = _redis
 
 
 @pytest.fixture(params=sorted(STORES))
