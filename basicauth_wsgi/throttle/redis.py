@@ -57,11 +57,14 @@ How it meets the :class:`~basicauth_wsgi.throttle.ThrottleStore` contract:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
 import os
 import threading
 import time
+import urllib.parse
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -222,6 +225,31 @@ def _redis() -> Any:
     return redis
 
 
+def _after_fork(ref: weakref.ref[RedisStore]) -> None:
+    store = ref()
+    if store is not None:
+        store._forked()
+
+
+def _own_parameters(url: str, prefix: str, on_error: str) -> tuple[str, str, str]:
+    """Take ``prefix`` and ``on_error`` out of ``url``'s query; the URL left and both values."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    found = {name: value for name, value in query if name in ("prefix", "on_error")}
+    for name, given, default in (
+        ("prefix", prefix, "basicauth:"),
+        ("on_error", on_error, "fallback"),
+    ):
+        if name in found and given != default and given != found[name]:
+            raise ValueError(f"{name}: {given!r} given, but the URL says {found[name]!r}")
+    rest = urllib.parse.urlencode([(n, v) for n, v in query if n not in found])
+    return (
+        urllib.parse.urlunsplit(parts._replace(query=rest)),
+        found.get("prefix", prefix),
+        found.get("on_error", on_error),
+    )
+
+
 def _shifted(entry: tuple[int, tuple[int, ...]], bucket: int, span: int) -> tuple[int, ...]:
     """A view entry's counts as of ``bucket``; empty when none are left."""
     newest, found = entry
@@ -282,14 +310,18 @@ class RedisStore:
         self._listener: threading.Thread | None = None
         self._subscribed = threading.Event()  # set while the subscriber receives
         # A forked worker (gunicorn --preload) inherits no thread: start anew.
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (s := ref()) is not None and s._forked())
+        os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
 
     @classmethod
     def from_url(
         cls, url: str, *, prefix: str = "basicauth:", on_error: str = "fallback"
     ) -> RedisStore:
         """A store on a new client for ``url`` (``redis://host:port/db``, ``rediss://``, ``unix://``).
+
+        The URL may carry this store's own options as query parameters,
+        ``?on_error=closed&prefix=myapp:``, so that ``serve --redis`` and
+        ``BASICAUTH_REDIS_URL`` can set them; a keyword that disagrees with
+        the URL is a ``ValueError``.
 
         Connection and command timeouts are 250 ms, a pooled connection is
         checked (PING) when idle for 30 s, and a failed command is retried
@@ -300,6 +332,7 @@ class RedisStore:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
+        url, prefix, on_error = _own_parameters(url, prefix, on_error)
         try:
             client = redis.Redis.from_url(
                 url,
@@ -398,7 +431,9 @@ class RedisStore:
                 listener = redis.Redis(connection_pool=pool)
                 pubsub = listener.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self._channel)
-                for name, flat in self._catch_up(keys=[self._zset], args=[CATCH_UP, self.prefix + "k:"]):
+                for name, flat in self._catch_up(
+                    keys=[self._zset], args=[CATCH_UP, self.prefix + "k:"]
+                ):
                     self._load(name, flat)
                 self._subscribed.set()
                 self._answered()
@@ -413,10 +448,8 @@ class RedisStore:
                     self._failed(exc)
             finally:
                 if pubsub is not None:
-                    try:
+                    with contextlib.suppress(*self._errors):
                         pubsub.close()
-                    except self._errors:
-                        pass
                 pool.disconnect()
             stop.wait(wait)
             wait = min(wait * 2, RETRY_MAX)
@@ -494,18 +527,22 @@ class RedisStore:
     def release(
         self, keys: Sequence[str], bucket: int, span: int, trust: str | None, until: float
     ) -> None:
-        # Refund the fallback first: an attempt counted there is refunded there.
-        if self._fell_back:
-            self._fallback.release(keys, bucket, span, None, 0.0)
         if self._usable():
-            redis_keys = [self.prefix + "k:" + key for key in keys] + [self._zset]
+            redis_keys = [*(self.prefix + "k:" + key for key in keys), self._zset]
             if trust is not None:
                 redis_keys.append(self.prefix + "t:" + trust)
             try:
                 result = self._release(
                     keys=redis_keys,
-                    args=[bucket, span, self._channel, len(keys), repr(until), self._trust_ttl(until)]
-                    + list(keys),
+                    args=[
+                        bucket,
+                        span,
+                        self._channel,
+                        len(keys),
+                        repr(until),
+                        self._trust_ttl(until),
+                        *keys,
+                    ],
                 )
             except self._errors as exc:
                 self._failed(exc)
@@ -516,8 +553,9 @@ class RedisStore:
                 return
         if self.on_error == "closed":
             raise self._unavailable()
-        if trust is not None:
-            self._fallback.trust(trust, until)
+        # Where this attempt was counted, most likely (an attempt counted in
+        # Redis just before it failed keeps a count here: the safe side).
+        self._fallback.release(keys, bucket, span, trust, until)
 
     def trust(self, key: str, until: float) -> None:
         if self._usable():
@@ -542,7 +580,7 @@ class RedisStore:
                 self._failed(exc)
             else:
                 self._answered()
-                return value is not None and float(value) > now  # type: ignore[arg-type]
+                return value is not None and float(value) > now
         if self.on_error == "closed":
             raise self._unavailable()
         return False

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from redisserver import redis_server, redis_url  # noqa: F401 (fixtures)
 
 from basicauth_wsgi.throttle import MemoryStore, ThrottleStore
-
-from redisserver import redis_server, redis_url  # noqa: F401 (fixtures)
 
 from .support import DictStore
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-import pytest
-
 from basicauth_wsgi.throttle import SPAN, Reservation, Throttle, ThrottleStore
 
 B = 1000  # a bucket number: any will do
