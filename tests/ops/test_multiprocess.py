@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from helpers import LiveServer, basic
-from redisserver import RedisServer, free_port, redis_server, redis_url  # noqa: F401
+from redisserver import free_port, redis_server, redis_url  # noqa: F401 (fixtures)
 
 PER_CLIENT = 5
 GUNICORN_LISTENING = r"Listening at: http://127\.0\.0\.1:(\d+)"
@@ -140,10 +140,12 @@ def test_gunicorn_workers_share_one_generated_admin_password(tmp_path: Path) -> 
         server.stop()
 
 
-def test_gunicorn_workers_share_the_limit_through_redis(tmp_path: Path, redis_url: str) -> None:
+def test_gunicorn_workers_share_the_limit_through_redis(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     env = gunicorn_env(
         tmp_path,
-        BASICAUTH_REDIS_URL=redis_url,
+        BASICAUTH_REDIS_URL=request.getfixturevalue("redis_url"),
         BASICAUTH_THROTTLE_PER_CLIENT=str(PER_CLIENT),
     )
     server = Gunicorn(tmp_path, env, workers=2)
