@@ -16,6 +16,7 @@ import sys
 import time
 
 from . import growth, inprocess, wire
+from . import redis as redis_part
 
 
 def machine() -> str:
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, default=3.0, help="seconds per wire run (default 3)"
     )
     parser.add_argument(
-        "--skip", action="append", default=[], choices=["inprocess", "wire", "growth"]
+        "--skip", action="append", default=[], choices=["inprocess", "wire", "growth", "redis"]
     )
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args(argv)
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         for fill, us in growth.cache_fill(fills, number=2_000 if quick else 20_000):
             lines.append(f"| {fill:,} | {us:.2f} |")
         emit("\n".join(lines))
+    if "redis" not in args.skip:
+        emit(redis_part.report(rounds_wire, seconds, quick))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             handle.write("\n\n".join(parts) + "\n")
