@@ -446,6 +446,10 @@ class RedisStore:
                 self._subscribed.clear()
                 if not stop.is_set():
                     self._failed(exc)
+            except Exception:
+                # Not an outage but a bug or a foreign message: keep listening.
+                self._subscribed.clear()
+                logger.exception("throttle store: the Redis subscriber failed; restarting it")
             finally:
                 if pubsub is not None:
                     with contextlib.suppress(*self._errors):

@@ -8,12 +8,15 @@ address. A 401 is a password checked; a 429 is one refused unchecked.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import importlib.util
 import os
 import re
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from helpers import LiveServer, basic
 from redisserver import free_port, redis_server, redis_url  # noqa: F401 (fixtures)
 
 PER_CLIENT = 5
+USERS_LINE = re.compile(r"admin password: \S+|users: .*admin\.htpasswd")
 GUNICORN_LISTENING = r"Listening at: http://127\.0\.0\.1:(\d+)"
 
 
@@ -30,6 +34,19 @@ def need_gunicorn() -> None:
         if os.environ.get("CI"):
             pytest.fail("gunicorn is missing; it is in the test extra")
         pytest.skip("gunicorn is not installed")
+
+
+@functools.cache
+def no_control_socket() -> tuple[str, ...]:
+    """Recent gunicorn opens a control socket at one fixed path in $HOME: parallel runs clash."""
+    usage = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout
+    return ("--no-control-socket",) if "--no-control-socket" in usage else ()
 
 
 def get(port: int, password: str, source: str) -> int:
@@ -79,11 +96,14 @@ def test_an_attacker_alternating_between_two_servers(pair: list[LiveServer], che
 class Gunicorn(LiveServer):
     """``gunicorn -w N 'basicauth_wsgi.app:from_env()'``, access log ``<pid> <status>``."""
 
-    def __init__(self, cwd: Path, env: dict[str, str], workers: int = 2) -> None:
+    def __init__(
+        self, cwd: Path, env: dict[str, str], workers: int = 2, extra: tuple[str, ...] = ()
+    ) -> None:
         need_gunicorn()
         self.workers = workers
+        self.apps = 1 if "--preload" in extra else workers  # the master builds the app
         super().__init__(
-            ["basicauth_wsgi.app:from_env()"],
+            [*extra, "basicauth_wsgi.app:from_env()"],
             cwd=cwd,
             env=env,
             command=[
@@ -94,6 +114,7 @@ class Gunicorn(LiveServer):
                 str(workers),
                 "-b",
                 f"127.0.0.1:{free_port()}",
+                *no_control_socket(),
                 "--graceful-timeout",
                 "5",
                 "--access-logfile",
@@ -105,10 +126,17 @@ class Gunicorn(LiveServer):
             password="",  # printed by a worker, after the master's listening line
         )
 
-    def booted(self) -> None:
-        """Wait until every worker has built the app (each prints a users line)."""
-        for _ in range(self.workers):
-            self.expect(r"^(admin password: \S+|users: .*admin\.htpasswd)")
+    def booted(self, timeout: float = 30.0) -> None:
+        """Wait until every worker has booted and the app printed its users line(s)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            users = [line for line in self.output if USERS_LINE.match(line)]
+            booted = [line for line in self.errors if "Booting worker" in line]
+            if len(users) >= self.apps and len(booted) >= self.workers:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"workers did not boot: {self.output} {self.errors}")
+            time.sleep(0.05)
 
     def pids(self, status: int) -> set[str]:
         """The worker pids that answered ``status`` so far, from the access log."""
@@ -140,15 +168,18 @@ def test_gunicorn_workers_share_one_generated_admin_password(tmp_path: Path) -> 
         server.stop()
 
 
+@pytest.mark.parametrize("extra", [(), ("--preload",)], ids=["app-per-worker", "preload"])
 def test_gunicorn_workers_share_the_limit_through_redis(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, request: pytest.FixtureRequest, extra: tuple[str, ...]
 ) -> None:
+    # With --preload the store is made in the master, before the fork: each
+    # worker must start its own subscriber and connections.
     env = gunicorn_env(
         tmp_path,
         BASICAUTH_REDIS_URL=request.getfixturevalue("redis_url"),
         BASICAUTH_THROTTLE_PER_CLIENT=str(PER_CLIENT),
     )
-    server = Gunicorn(tmp_path, env, workers=2)
+    server = Gunicorn(tmp_path, env, workers=2, extra=extra)
     try:
         server.booted()
         statuses: list[int] = []
