@@ -151,33 +151,41 @@ class Server(wire.Server):
 
 
 def throughput(
-    redis: RedisServer, threads: int, connections: int, rounds: int, seconds: float
-) -> tuple[dict[str, wire.Sample], float]:
-    """req/s of both stores, alternated; and Redis commands per RedisStore request."""
+    redis: RedisServer, threads: int, connections: list[int], rounds: int, seconds: float
+) -> list[tuple[dict[str, wire.Sample], float]]:
+    """For each connection count: req/s of both stores, alternated; Redis commands per request.
+
+    The same two servers serve every connection count (started once, caches warm).
+    """
     load = wire.wrk_load if shutil.which("wrk") else wire.python_load
     names = ["in-process store", "RedisStore"]
-    samples = {name: wire.Sample() for name in names}
-    servers = {name: Server(name, threads, redis.url) for name in names}
-    commands, requests = 0, 0
+    servers: dict[str, Server] = {}
+    results = []
     try:
-        for _ in range(rounds):
-            for name in names:
-                server = servers[name]
-                before, cpu = redis.commands(), server.cpu()
-                done, elapsed = load(server.port, connections, seconds)
-                used = server.cpu() - cpu
-                if name == "RedisStore":
-                    commands += redis.commands() - before - 1  # minus the INFO itself
-                    requests += done
-                samples[name].rps.append(done / elapsed)
-                samples[name].cpu_us.append(used / max(done, 1) * 1e6)
-            base = samples[names[0]].rps[-1]
-            for name in names:
-                samples[name].ratio.append(samples[name].rps[-1] / base)
+        for name in names:
+            servers[name] = Server(name, threads, redis.url)
+        for count in connections:
+            samples = {name: wire.Sample() for name in names}
+            commands, requests = 0, 0
+            for _ in range(rounds):
+                for name in names:
+                    server = servers[name]
+                    before, cpu = redis.commands(), server.cpu()
+                    done, elapsed = load(server.port, count, seconds)
+                    used = server.cpu() - cpu
+                    if name == "RedisStore":
+                        commands += redis.commands() - before - 1  # minus the INFO itself
+                        requests += done
+                    samples[name].rps.append(done / elapsed)
+                    samples[name].cpu_us.append(used / max(done, 1) * 1e6)
+                base = samples[names[0]].rps[-1]
+                for name in names:
+                    samples[name].ratio.append(samples[name].rps[-1] / base)
+            results.append((samples, commands / max(requests, 1)))
     finally:
         for server in servers.values():
             server.stop()
-    return samples, commands / max(requests, 1)
+    return results
 
 
 def failure_cost(redis: RedisServer, rounds: int, number: int) -> dict[str, float]:
@@ -245,12 +253,13 @@ def report(rounds: int, seconds: float, quick: bool) -> str:
     try:
         text = [f"## RedisStore ({rounds} rounds of {seconds:g} s, alternating)"]
         per_request: list[float] = []
-        for connections in (16, 1):
-            samples, commands = throughput(redis, 8, connections, rounds, seconds)
+        counts = [16, 1]
+        for count, (samples, commands) in zip(
+            counts, throughput(redis, 8, counts, rounds, seconds), strict=True
+        ):
             per_request.append(commands)
             heading = (
-                "bcrypt(12) store, cache warm, over waitress: "
-                f"threads=8, {connections} connection(s)"
+                f"bcrypt(12) store, cache warm, over waitress: threads=8, {count} connection(s)"
             )
             text.append(wire.table(heading, samples))
         cost = failure_cost(redis, rounds=max(rounds, 3), number=200 if quick else 2000)
