@@ -19,9 +19,9 @@ How it meets the :class:`~basicauth_wsgi.throttle.ThrottleStore` contract:
 - Every key expires on its own. The store is handed bucket numbers, not
   seconds, so it derives the slot length from the wall clock
   (``time.time() / bucket``, exact for the default clock) and gives a count
-  key a TTL of its span of slots plus 10%, capped at 26.4 hours (the
-  longest window, 86400 s, in 11 slots of 8640 s: also what a test clock
-  far from wall time gets). Trust keys ``<prefix>t:<key>`` expire at their
+  key a TTL of its span of slots plus 10%, at least a minute and at most
+  26.4 hours (the longest window, 86400 s, in 11 slots of 8640 s: also
+  what a test clock far behind wall time gets). Trust keys ``<prefix>t:<key>`` expire at their
   ``until`` (wall-clock time).
 - :meth:`RedisStore.peek` never does I/O: it answers from a local view.
   The view holds what this process's own reserve and release calls
@@ -393,8 +393,10 @@ class RedisStore:
 
     def _ttl(self, bucket: int, span: int) -> int:
         # bucket = now // slot for the wall clock: slot ~ now / bucket.
+        # At least a minute: a clock ahead of the wall clock must not make
+        # counts vanish before their window ends.
         slot = time.time() / bucket if bucket > 0 else math.inf
-        return int(min(math.ceil(span * slot * 1.1) + 1, TTL_MAX))
+        return int(min(max(math.ceil(span * slot * 1.1) + 1, 60), TTL_MAX))
 
     def _forked(self) -> None:
         self._listener = None
