@@ -171,3 +171,35 @@ def test_serve_with_redis_survives_an_outage(
         assert " 500 " not in "\n".join(live.output)
     finally:
         live.stop()
+
+
+def test_a_slow_redis_counts_as_down(server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    # CLIENT PAUSE holds every client's commands: Redis answers, but late.
+    store = RedisStore.from_url(server.url)
+    users = CountingUsers()
+    app = webtest.TestApp(
+        BasicAuth(ok, users, cache=None, throttle=Throttle(per_client=3, store=store))
+    )
+    try:
+        assert store.ready(5.0)
+        with caplog.at_level(logging.INFO, logger="basicauth_wsgi"):
+            app.get("/", headers=auth(), extra_environ=USER, status=200)
+            assert server.command("CLIENT", "PAUSE", "1500", "ALL") == "+OK"
+            app.get("/", headers=auth("admin", "wrong"), extra_environ=ATTACKER, status=401)
+            assert not store.available
+            assert lines(caplog, logging.ERROR, "TimeoutError") == 1
+            app.get("/", headers=auth(), extra_environ=USER, status=200)  # in process meanwhile
+            tries = iter(range(10_000))
+
+            def answered() -> bool:
+                address = f"198.51.100.{next(tries) % 250}"
+                app.get("/", headers=auth("admin", "x"), extra_environ={"REMOTE_ADDR": address},
+                        expect_errors=True)  # fmt: skip
+                return store.available
+
+            assert until(answered)  # tried again at most every few seconds, then back
+            assert lines(caplog, logging.INFO, "Redis answers again") == 1
+            assert lines(caplog, logging.ERROR, "Redis unreachable") == 1
+            assert not [r for r in caplog.records if "500" in r.getMessage()]
+    finally:
+        store.close()
