@@ -16,6 +16,7 @@ import sys
 import time
 
 from . import attack, growth, inprocess, wire
+from . import redis as redis_part
 
 
 def machine() -> str:
@@ -48,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, default=3.0, help="seconds per wire run (default 3)"
     )
     parser.add_argument(
-        "--skip", action="append", default=[], choices=["inprocess", "wire", "growth", "attack"]
+        "--skip",
+        action="append",
+        default=[],
+        choices=["inprocess", "wire", "growth", "attack", "redis"],
     )
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args(argv)
@@ -125,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         attack_seconds = 1.0 if quick else args.seconds
         text, _ = attack.run(quick, attack_rounds, attack_seconds)
         emit(f"## Under attack ({attack_rounds} round(s) of {attack_seconds:g} s)\n\n" + text)
+    if "redis" not in args.skip:
+        emit(redis_part.report(rounds_wire, seconds, quick))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             handle.write("\n\n".join(parts) + "\n")
