@@ -35,7 +35,9 @@ class Response(NamedTuple):
     body: bytes
 
     def header(self, name: str) -> str | None:
-        values = [v.decode("latin-1") for n, v in self.headers if n.lower() == name.lower().encode()]
+        values = [
+            v.decode("latin-1") for n, v in self.headers if n.lower() == name.lower().encode()
+        ]
         return ", ".join(values) if values else None
 
     def json(self) -> Any:
@@ -47,7 +49,7 @@ def scope_for(
     *,
     method: str = "GET",
     headers: Iterable[tuple[str, str]] = (),
-    raw_path: bytes | None | bool = True,
+    raw_path: bytes | bool | None = True,
     root_path: str = "",
     client: tuple[str, int] | None = ("192.0.2.10", 50000),
     scheme: str = "http",

@@ -113,9 +113,7 @@ def _asgi_headers(environ: dict[str, str]) -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.parametrize(
-    ("environ", "method"), [p[:2] for p in PAGES], ids=[p[2] for p in PAGES]
-)
+@pytest.mark.parametrize(("environ", "method"), [p[:2] for p in PAGES], ids=[p[2] for p in PAGES])
 def test_refusals_are_the_wsgi_pages(
     inner: Recorder, environ: dict[str, str], method: str, caplog: pytest.LogCaptureFixture
 ) -> None:

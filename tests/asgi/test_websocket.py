@@ -62,9 +62,7 @@ def test_refused_with_1008_before_accept_otherwise(
 
 def test_accepted_with_credentials(inner: Recorder) -> None:
     app = BasicAuth(inner, USERS)
-    sent = run(
-        websocket(app, scope_for("/ws", kind="websocket", scheme="ws", headers=[ADMIN]))
-    )
+    sent = run(websocket(app, scope_for("/ws", kind="websocket", scheme="ws", headers=[ADMIN])))
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
     seen = json.loads(sent[1]["text"])
     assert (seen["username"], seen["user"], seen["authorization"]) == ("admin", "admin", [])
