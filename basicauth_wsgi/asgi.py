@@ -107,14 +107,19 @@ def request_path(scope: Scope) -> tuple[str, str | None]:
     middleware that rewrote one and not the other), else ``None``: the
     caller then protects the request if either reading needs it.
     """
-    path = _wsgi_text(scope.get("path") or "")
     raw = scope.get("raw_path")
+    root = scope.get("root_path")
+    if raw and not root and b"%" not in raw and b"?" not in raw:
+        # The common case, cheaply: nothing to decode, nothing to prefix.
+        full = raw.decode("latin-1")
+        if scope.get("path") == full:
+            return full, None
+    path = _wsgi_text(scope.get("path") or "")
     full = path
     if raw:
         # RFC 3986 §3.3: the path ends at "?"; some servers left the query in.
         raw = raw.split(b"?", 1)[0]
         full = (unquote_to_bytes(raw) if b"%" in raw else raw).decode("latin-1")
-    root = scope.get("root_path")
     if root:
         root = _wsgi_text(root)
         if not full.startswith(root):
@@ -132,8 +137,10 @@ def _header(headers: Iterable[tuple[bytes, bytes]], wanted: bytes) -> str | None
     value, which is refused, never the first or the last one picked.
     """
     found: bytes | None = None
+    size = len(wanted)
     for name, value in headers:
-        if name.lower() == wanted:
+        # ASGI servers send lower-case names; lower() only what could match.
+        if len(name) == size and name.lower() == wanted:
             found = value if found is None else found + b", " + value
     return None if found is None else found.decode("latin-1")
 
@@ -262,7 +269,9 @@ class BasicAuth:
         copied = header is not None and self.strip_authorization
         if copied:
             scope = dict(scope)  # shallow, as Starlette's middleware copies
-            scope["headers"] = [h for h in headers if h[0].lower() != b"authorization"]
+            scope["headers"] = [
+                h for h in headers if len(h[0]) != 13 or h[0].lower() != b"authorization"
+            ]
         if decision is PUBLIC:
             await self.app(scope, receive, send)
         elif decision is PREFLIGHT:

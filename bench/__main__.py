@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from . import growth, inprocess, wire
+from . import asgi, growth, inprocess, wire
 
 
 def machine() -> str:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, default=3.0, help="seconds per wire run (default 3)"
     )
     parser.add_argument(
-        "--skip", action="append", default=[], choices=["inprocess", "wire", "growth"]
+        "--skip", action="append", default=[], choices=["inprocess", "wire", "growth", "asgi"]
     )
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args(argv)
@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         for fill, us in growth.cache_fill(fills, number=2_000 if quick else 20_000):
             lines.append(f"| {fill:,} | {us:.2f} |")
         emit("\n".join(lines))
+    if "asgi" not in args.skip:
+        emit(asgi.report(quick, rounds_in, rounds_wire, seconds))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             handle.write("\n\n".join(parts) + "\n")
