@@ -168,6 +168,9 @@ class BasicAuth:
     WebSocket gets that HTTP response through the ``websocket.http.response``
     extension when the server offers it, else is closed with code 1008
     (policy violation, RFC 6455 §7.4.1) before ``websocket.accept``.
+    ``unauthorized`` renders the 401s of ``http`` scopes (its status is
+    forced to 401 and the challenge added); a refused WebSocket always gets
+    the built-in page, since an ``unauthorized`` app need not speak WebSocket.
 
     A check the cache cannot answer runs in a worker thread; at most
     ``max_concurrent_checks`` run at once (plus one slot for trusted pairs),
