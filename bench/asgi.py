@@ -405,8 +405,7 @@ def report(quick: bool, rounds_in: int, rounds_wire: int, seconds: float) -> str
             f"{rounds_wire} rounds of {seconds:g} s over uvicorn, alternating)",
             "**In process, no server** (× is the median ratio over rounds, min-max)",
             inprocess_table(times),
-            "**Over uvicorn: 16 connections, one worker**",
-            wire.table("uvicorn (h11), 16 connections", samples),
+            wire.table("Over uvicorn (h11, one worker): 16 connections", samples),
             bcrypt_over_plain(samples),
         ]
     )
