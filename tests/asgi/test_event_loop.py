@@ -176,3 +176,21 @@ def test_checks_run_in_bounded_threads() -> None:
 
     run(scenario())
     assert len(set(users.threads)) <= 3  # two slots plus the trusted one
+
+
+def test_without_a_slot_limit_checks_still_leave_the_loop() -> None:
+    users = SlowUsers()
+    app = BasicAuth(Recorder(), users, max_concurrent_checks=None, exclude=["/health"])
+    assert app.gate.slots is None
+
+    async def scenario() -> None:
+        slow = asyncio.ensure_future(get(app, "/", "slow"))
+        await until(users.entered.is_set)
+        try:
+            assert (await get(app, "/health")).status == 200
+        finally:
+            users.release.set()
+        assert (await slow).status == 200
+
+    run(scenario())
+    assert threading.get_ident() not in users.threads

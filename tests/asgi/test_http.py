@@ -388,3 +388,21 @@ def test_public_paths_pass(inner: Recorder, path: str) -> None:
     app = BasicAuth(inner, USERS, exclude=["/health", "/static/", "/public/"])
     assert call(app, path).status == 200
     assert json.loads(call(app, path).body)["username"] is None
+
+
+async def no_content(scope: Any, receive: Any, send: Any) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 204,
+            "headers": [(b"access-control-allow-origin", b"*"), (b"x-secret", b"1")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+def test_a_204_preflight_gets_no_length() -> None:
+    # RFC 9110 §8.6: a 204 carries no Content-Length.
+    app = BasicAuth(no_content, USERS, allow_cors_preflight=True)
+    res = call(app, "/api", method="OPTIONS", headers=PREFLIGHT)
+    assert res == Response(204, [(b"access-control-allow-origin", b"*")], b"")

@@ -92,3 +92,15 @@ def test_require_https_reads_wss(inner: Recorder) -> None:
     assert plain == [{"type": "websocket.close", "code": 1008}]
     secure = run(websocket(app, scope_for("/ws", kind="websocket", scheme="wss", headers=[ADMIN])))
     assert secure[0] == {"type": "websocket.accept"}
+
+
+def test_a_custom_unauthorized_app_is_for_http_only(inner: Recorder) -> None:
+    calls: list[str] = []
+
+    async def page(scope: dict[str, object], receive: object, send: object) -> None:
+        calls.append(str(scope["type"]))
+
+    app = BasicAuth(inner, USERS, unauthorized=page)
+    sent = run(websocket(app, scope_for("/ws", kind="websocket", scheme="ws")))
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    assert calls == []
