@@ -25,7 +25,17 @@ from urllib.parse import unquote_to_bytes
 
 from . import middleware
 from .admission import default_slots
-from .core import DEFAULT, FOLLOW_WAIT, PREFLIGHT, PUBLIC, SLOT_WAIT, Gate, Pending, Refusal
+from .core import (
+    DEFAULT,
+    FOLLOW_WAIT,
+    PREFLIGHT,
+    PUBLIC,
+    SLOT_WAIT,
+    Gate,
+    Grant,
+    Pending,
+    Refusal,
+)
 from .options import check_keywords, from_environ
 
 if TYPE_CHECKING:
@@ -246,7 +256,14 @@ class BasicAuth:
             await self.app(scope, receive, send)  # lifespan: not a request
             return
         headers = scope.get("headers") or ()
-        header = _header(headers, b"authorization")
+        raw: bytes | None = None
+        for name, value in headers:
+            # ASGI servers send lower-case names; lower() only what could match.
+            if len(name) == 13 and name.lower() == b"authorization":
+                # RFC 9110 §5.3: repeated fields combine into one list (as
+                # WSGI servers join them), which is no valid credential.
+                raw = value if raw is None else raw + b", " + value
+        header = None if raw is None else raw.decode("latin-1")
         # A WebSocket handshake is a GET (RFC 6455 §4.1); rules see it as one.
         method: str = scope.get("method", "GET")
         client = scope.get("client")
@@ -256,7 +273,7 @@ class BasicAuth:
             path = other  # one reading needs credentials: decide on that one
         facts = (
             header,
-            str(client[0]) if client else "-",
+            client[0] if client else "-",
             method,
             path,
             scope.get("scheme") in ("https", "wss"),
@@ -268,28 +285,26 @@ class BasicAuth:
         if decision.__class__ is Pending:
             decision = await self._check(decision, facts)
         # The one place the header is removed: the application never sees a
-        # password, whatever it is answered.
-        copied = header is not None and self.strip_authorization
-        if copied:
-            scope = dict(scope)  # shallow, as Starlette's middleware copies
+        # password, whatever it is answered. A shallow copy, as Starlette's
+        # middleware makes: the server's scope and list stay as they were.
+        scope = dict(scope)
+        if raw is not None and self.strip_authorization:
             scope["headers"] = [
                 h for h in headers if len(h[0]) != 13 or h[0].lower() != b"authorization"
             ]
-        if decision is PUBLIC:
-            await self.app(scope, receive, send)
-        elif decision is PREFLIGHT:
-            await self._preflight(scope, receive, send)
-        elif decision.__class__ is Refusal:
-            await self._refuse(decision, scope, receive, send)
-        else:
-            if not copied:
-                scope = dict(scope)
-            username: str = decision.username  # type: ignore[union-attr]
-            scope["basicauth.user"] = decision.principal  # type: ignore[union-attr]
+        if decision.__class__ is Grant:
+            username: str = decision.username
+            scope["basicauth.user"] = decision.principal
             scope["basicauth.username"] = username
             if "user" not in scope:
                 scope["user"] = BasicUser(username)
             await self.app(scope, receive, send)
+        elif decision is PUBLIC:
+            await self.app(scope, receive, send)
+        elif decision is PREFLIGHT:
+            await self._preflight(scope, receive, send)
+        else:
+            await self._refuse(decision, scope, receive, send)  # type: ignore[arg-type]
 
     # -- checks off the event loop ------------------------------------------
 
