@@ -4,7 +4,7 @@ Each response is rendered once, at construction, in three variants (JSON,
 HTML, plain text); a request only picks one by its ``Accept`` header::
 
     page = ErrorPage(401, "unauthorized", "Authentication required.")
-    return page(environ, start_response)
+    return page(environ, start_response)  # WSGI; without one, page.render(...)
 """
 
 from __future__ import annotations
@@ -153,14 +153,37 @@ class ErrorPage:
         headers: Iterable[tuple[str, str]] = (),
     ) -> list[bytes]:
         """Send the variant this request negotiates, with extra ``headers``."""
-        accept, content_type = environ.get("HTTP_ACCEPT"), environ.get("CONTENT_TYPE")
+        status, all_headers, body = self.render(
+            environ.get("HTTP_ACCEPT"),
+            environ.get("CONTENT_TYPE"),
+            environ.get("REQUEST_METHOD"),
+            headers,
+        )
+        start_response(status, all_headers)
+        return [body] if body else []
+
+    def render(
+        self,
+        accept: str | None,
+        content_type: str | None,
+        method: str | None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Return the status line, headers and body for a request; no transport.
+
+        ``accept`` and ``content_type`` are the request's ``Accept`` and
+        ``Content-Type`` values (``None`` if absent); extra ``headers`` go
+        last. For ``HEAD`` the body is empty but ``Content-Length`` is the
+        GET's (RFC 9110 §9.3.2). The header list is a fresh one each time:
+        servers and outer middleware may append to it.
+        """
         kind = _memo.get((accept, content_type)) or negotiate(accept, content_type)
         base, body = self._variants[kind]
-        # A fresh list each time: servers and outer middleware may append to it.
-        start_response(self.status, [*base, *headers] if headers else base.copy())
-        if environ.get("REQUEST_METHOD") == "HEAD":
-            return []
-        return [body]
+        return (
+            self.status,
+            [*base, *headers] if headers else base.copy(),
+            b"" if method == "HEAD" else body,
+        )
 
     def body(self, kind: str) -> bytes:
         """Return the rendered body of one variant (``"json"``, ``"html"``, ``"text"``)."""

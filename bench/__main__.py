@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from . import attack, growth, inprocess, wire
+from . import asgi, attack, growth, inprocess, wire
 from . import redis as redis_part
 
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         "--skip",
         action="append",
         default=[],
-        choices=["inprocess", "wire", "growth", "attack", "redis"],
+        choices=["inprocess", "wire", "growth", "attack", "redis", "asgi"],
     )
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args(argv)
@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         emit(f"## Under attack ({attack_rounds} round(s) of {attack_seconds:g} s)\n\n" + text)
     if "redis" not in args.skip:
         emit(redis_part.report(rounds_wire, seconds, quick))
+    if "asgi" not in args.skip:
+        emit(asgi.report(quick, rounds_in, rounds_wire, seconds))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             handle.write("\n\n".join(parts) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -13,12 +14,14 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import webtest
 from helpers import ROOT, LiveServer, basic
 from paste.deploy import loadapp
 
 from basicauth_wsgi import BasicAuth
+from basicauth_wsgi.asgi import BasicAuth as ASGIBasicAuth
 from basicauth_wsgi.cli import main
 from basicauth_wsgi.hashes import hash_password
 from basicauth_wsgi.htpasswd import write_htpasswd
@@ -102,9 +105,12 @@ def test_the_two_commands() -> None:
     assert test in ci.splitlines(), ".ci/run must run exactly the README's test command"
 
 
+ASGI = [c for c in PYTHON if "basicauth_wsgi.asgi" in c]
+
+
 @pytest.mark.parametrize(
     "code",
-    [c for c in PYTHON if "django" not in c],
+    [c for c in PYTHON if "django" not in c and c not in ASGI],
     ids=lambda c: c.splitlines()[-1][:40] if c else "",
 )
 def test_python_blocks_run_and_protect(site: Path, code: str) -> None:
@@ -119,6 +125,28 @@ def test_python_blocks_run_and_protect(site: Path, code: str) -> None:
         "/", headers={"Authorization": basic("admin", "SuperSecretPwd")}, expect_errors=True
     )
     assert ok.status_int in (200, 404)  # Flask has no "/" route: 404 after auth
+
+
+@pytest.mark.parametrize("code", ASGI, ids=lambda c: "fastapi" if "FastAPI" in c else "starlette")
+def test_asgi_blocks_run_and_protect(site: Path, code: str) -> None:
+    assert len(ASGI) == 2 and any("FastAPI" in c for c in ASGI)
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README is ours
+    app = namespace["app"]
+    assert [m.cls for m in app.user_middleware] == [ASGIBasicAuth]
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://readme") as client:
+            refused = await client.get("/")
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"].startswith('Basic realm="Restricted area"')
+            public = await client.get("/health")
+            assert public.status_code in (200, 404)  # Starlette's example has no /health
+            ok = await client.get("/", headers={"Authorization": basic("admin", "SuperSecretPwd")})
+            assert ok.status_code == 200 and "admin" in ok.text
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
 
 
 def test_django_block(site: Path) -> None:

@@ -1,0 +1,196 @@
+"""The event loop never runs a password check; the check slots bound the threads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from helpers import basic
+
+from basicauth_wsgi import Throttle
+from basicauth_wsgi.asgi import BasicAuth
+
+from .support import TIMEOUT, Recorder, Response, request, run, scope_for
+
+
+class SlowUsers:
+    """A verifier whose ``slow`` user's check blocks until the test releases it.
+
+    Stands for a 0.5 s bcrypt check without a sleep: the test decides when
+    it ends. Records the thread of every check.
+    """
+
+    cache_by_default = True  # like HashedUsers: results are cached
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.threads: list[int] = []
+        self.calls: list[str] = []
+
+    def verify(self, username: str, password: str) -> bool:
+        self.threads.append(threading.get_ident())
+        self.calls.append(username)
+        if username == "slow":
+            self.entered.set()
+            assert self.release.wait(TIMEOUT), "the test never released the check"
+        return password == "pw"
+
+
+def header(username: str, password: str = "pw") -> list[tuple[str, str]]:
+    return [("Authorization", basic(username, password))]
+
+
+async def until(test: Callable[[], bool]) -> None:
+    """Wait on the loop (never blocking it) until ``test()``, within the test's bound."""
+    while not test():
+        await asyncio.sleep(0.001)
+
+
+def get(app: BasicAuth, path: str = "/", user: str | None = None) -> Any:
+    return request(app, scope_for(path, headers=header(user) if user else []))
+
+
+def test_public_and_cached_requests_complete_while_a_check_runs() -> None:
+    users = SlowUsers()
+    app = BasicAuth(Recorder(), users, exclude=["/health"])
+
+    async def scenario() -> None:
+        assert (await get(app, "/", "admin")).status == 200  # now cached
+        loop_thread = threading.get_ident()
+        slow = asyncio.ensure_future(get(app, "/", "slow"))
+        await until(users.entered.is_set)
+        try:
+            public = await get(app, "/health")
+            cached = await get(app, "/", "admin")
+            assert (public.status, cached.status) == (200, 200)
+            assert not slow.done()  # the check is still running, off the loop
+        finally:
+            users.release.set()
+        assert (await slow).status == 200
+        assert users.calls == ["admin", "slow"]  # the cached request checked nothing
+        assert loop_thread not in users.threads
+
+    run(scenario())
+
+
+def test_a_full_slot_table_answers_503_without_blocking(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    users = SlowUsers()
+    app = BasicAuth(Recorder(), users, max_concurrent_checks=1, throttle=None)
+
+    async def scenario() -> None:
+        slow = asyncio.ensure_future(get(app, "/", "slow"))
+        await until(users.entered.is_set)
+        try:
+            busy: Response = await request(
+                app, scope_for("/", headers=[*header("carol"), ("Accept", "application/json")])
+            )
+            assert busy.status == 503 and busy.header("retry-after") == "1"
+            assert busy.json()["error"] == "unavailable"
+        finally:
+            users.release.set()
+        assert (await slow).status == 200
+        assert (await get(app, "/", "carol")).status == 200  # admitted again
+        assert "carol" in users.calls and users.calls.count("carol") == 1
+
+    with caplog.at_level(logging.WARNING, logger="basicauth_wsgi"):
+        run(scenario())
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "overloaded: all 1 password check slots busy; answering 503",
+        "overload over: 1 request(s) refused with 503 meanwhile",
+    ]
+
+
+def test_a_trusted_pair_gets_the_extra_slot() -> None:
+    users = SlowUsers()
+    # No cache: every request is a check, so the trust decides admission.
+    app = BasicAuth(Recorder(), users, max_concurrent_checks=1, cache=None, throttle=Throttle())
+
+    async def scenario() -> None:
+        assert (await get(app, "/", "bob")).status == 200  # bob logs in: trusted
+        slow = asyncio.ensure_future(get(app, "/", "slow"))
+        await until(users.entered.is_set)
+        try:
+            assert (await get(app, "/", "bob")).status == 200
+            assert (await get(app, "/", "carol")).status == 503
+        finally:
+            users.release.set()
+        assert (await slow).status == 200
+
+    run(scenario())
+
+
+def test_a_client_gone_mid_check_keeps_its_slot_until_the_check_ends() -> None:
+    users = SlowUsers()
+    app = BasicAuth(Recorder(), users, max_concurrent_checks=1)
+    slots = app.gate.slots
+    assert slots is not None
+
+    async def scenario() -> None:
+        slow = asyncio.ensure_future(get(app, "/", "slow"))
+        await until(users.entered.is_set)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        assert slots.busy == 1  # the hash still runs: its slot is still taken
+        users.release.set()
+        await until(lambda: slots.busy == 0)
+        assert (await get(app, "/", "slow")).status == 200  # cached by the orphan
+
+    run(scenario())
+    assert users.calls == ["slow"]
+
+
+def test_the_same_credentials_are_checked_once() -> None:
+    users = SlowUsers()
+    app = BasicAuth(Recorder(), users)
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(get(app, "/", "slow"))
+        await until(users.entered.is_set)
+        followers = [asyncio.ensure_future(get(app, "/", "slow")) for _ in range(5)]
+        await asyncio.sleep(0)  # one loop turn: each ran begin() and now follows
+        assert not any(f.done() for f in followers)
+        users.release.set()
+        answers = await asyncio.gather(first, *followers)
+        assert [a.status for a in answers] == [200] * 6
+
+    run(scenario())
+    assert users.calls == ["slow"]
+
+
+def test_checks_run_in_bounded_threads() -> None:
+    users = SlowUsers()
+    app = BasicAuth(Recorder(), users, max_concurrent_checks=2, cache=None)
+
+    async def scenario() -> None:
+        answers = await asyncio.gather(*(get(app, "/", f"u{n}") for n in range(20)))
+        assert {a.status for a in answers} <= {200, 503}
+
+    run(scenario())
+    assert len(set(users.threads)) <= 3  # two slots plus the trusted one
+
+
+def test_without_a_slot_limit_checks_still_leave_the_loop() -> None:
+    users = SlowUsers()
+    app = BasicAuth(Recorder(), users, max_concurrent_checks=None, exclude=["/health"])
+    assert app.gate.slots is None
+
+    async def scenario() -> None:
+        slow = asyncio.ensure_future(get(app, "/", "slow"))
+        await until(users.entered.is_set)
+        try:
+            assert (await get(app, "/health")).status == 200
+        finally:
+            users.release.set()
+        assert (await slow).status == 200
+
+    run(scenario())
+    assert threading.get_ident() not in users.threads
