@@ -229,10 +229,13 @@ class BasicAuth:
         self.strip_authorization = strip_authorization
         self.unauthorized = unauthorized
         self._challenge = gate.challenge.encode("latin-1")
-        # One thread per check slot, the trusted one included: the slots, not
-        # the pool, decide who waits. Threads start on the first check.
-        workers = (gate.slots.limit if gate.slots is not None else default_slots()) + 1
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="basicauth-check")
+        # Checks run in the core's pool (one thread per check slot, at a
+        # lower CPU priority); without slots, in a pool of our own, bounded.
+        self._own_pool = (
+            None
+            if gate.pool is not None
+            else ThreadPoolExecutor(default_slots() + 1, thread_name_prefix="basicauth-check")
+        )
 
     @classmethod
     def from_environ(
@@ -311,6 +314,11 @@ class BasicAuth:
     async def _check(self, pending: Pending, facts: tuple[Any, ...]) -> Decision:
         """:meth:`Gate.decide` for the event loop: wait without blocking, hash in a thread."""
         gate = self.gate
+        executor = gate.pool or self._own_pool
+        assert executor is not None  # one of the two exists
+        if pending.counted:
+            # A failure to count (maybe I/O for a shared store): no slot.
+            return await asyncio.wrap_future(executor.submit(gate.check, pending))
         if pending.follows is not None:
             # The same credentials are being checked: their result will be in
             # the cache. Decide again from it, once (as Gate.decide does).
@@ -334,7 +342,7 @@ class BasicAuth:
                     slots.refuse()
                     return gate.overloaded
                 pending.slot = slot
-            job = self._executor.submit(self._check_and_leave, pending)
+            job = executor.submit(self._check_and_leave, pending)
             handed_over = True
             try:
                 # Shielded: a client that goes away must not free the slot

@@ -96,12 +96,14 @@ class Pending:
 
     __slots__ = (
         "client",
+        "counted",
         "flight",
         "follows",
         "header",
         "method",
         "password",
         "path",
+        "reason",
         "slot",
         "ticket",
         "trusted",
@@ -129,6 +131,12 @@ class Pending:
         self.slot = 0
         self.flight: threading.Event | None = None
         self.follows: threading.Event | None = None
+        #: A failure known without a check (a refusal remembered, a malformed
+        #: header): only to be counted, which may be I/O for a shared store,
+        #: so it is done off the event loop too, but needs no check slot.
+        #: ``reason`` is its log reason (``None``: ask the store).
+        self.counted = False
+        self.reason: str | None = None
 
 
 Decision = _Public | Refusal | CachedResult
@@ -322,6 +330,8 @@ class Gate:
 
     def finish(self, pending: Pending) -> Decision:
         """Check the password of a :class:`Pending` here, waiting for a slot (blocking)."""
+        if pending.counted:
+            return self.check(pending)
         if pending.follows is not None:
             # The same credentials are being checked: their result will be
             # in the cache. Decide again from it (once: if that check ended
@@ -409,14 +419,13 @@ class Gate:
                 if verdict is not None:
                     return self._blocked(verdict)
             if hit is not None:
-                # A refusal remembered: counted as a failure, nothing checked.
-                return self._counted(client, hit.username, method, path)
+                # A refusal remembered: a failure to count, nothing to check.
+                return self._to_count(header, client, method, path, hit.username, None)
             credentials = split_credentials(header)
             if credentials is None:
                 basic = header.lstrip()[:6].lower() == "basic "
-                return self._counted(
-                    client, None, method, path, "malformed" if basic else "unsupported_scheme"
-                )
+                reason = "malformed" if basic else "unsupported_scheme"
+                return self._to_count(header, client, method, path, None, reason)
             username, password = credentials
             trusted = False
             if throttle is not None:
@@ -492,8 +501,18 @@ class Gate:
         return self._busy
 
     def check(self, pending: Pending) -> Decision:
-        """Count the attempt, check the password, settle the count: the slow part."""
+        """Count the attempt, check the password, settle the count: the slow part.
+
+        For a :class:`Pending` that is only ``counted``: count the failure.
+        """
         throttle, username, client = self.throttle, pending.username, pending.client
+        if pending.counted:
+            try:
+                return self._counted(
+                    client, username or None, pending.method, pending.path, pending.reason
+                )
+            except Exception:
+                return self._store_failed()
         ticket: Ticket | None = None
         if throttle is not None:
             try:
@@ -564,6 +583,19 @@ class Gate:
                         return False
                     break
         return True
+
+    def _to_count(
+        self,
+        header: str,
+        client: str,
+        method: str,
+        path: str,
+        username: str | None,
+        reason: str | None,
+    ) -> Pending:
+        pending = Pending(header, client, method, path, username or "", "", None, False)
+        pending.counted, pending.reason = True, reason
+        return pending
 
     def _counted(
         self,

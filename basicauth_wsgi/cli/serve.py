@@ -31,11 +31,14 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DB = "subscribers.db"
 DEFAULT_REALM = "Restricted area"
-# waitress's own default is 4. Measured on 2 vCPUs with 16 connections
-# (python -m bench, BENCHMARKS.md): 8 threads served 1.035x what 4 did and
-# 16 threads 1.006x; and at 4, throughput collapses once connections outnumber
-# threads (SPEC §9).
-DEFAULT_THREADS = 8
+# waitress's own default is 4, and at 4 throughput collapses once
+# connections outnumber threads (SPEC §9). Measured on 2 vCPUs (python -m
+# bench, BENCHMARKS.md): 32 threads serve what 8 do with 16 connections and
+# 1.07x with one; and while 24 attacker connections spray guesses, each
+# waiting up to 50 ms for a check slot inside a worker thread, a logged-in
+# client keeps 0.6x its rate at 32 threads but 0.002x at 8 (its request
+# queues behind the waits).
+DEFAULT_THREADS = 32
 # Defaults an attacker cannot use before authenticating (SPEC §8). waitress
 # keeps 100 connections and 120 s idle, so 150 half-sent requests from one
 # address starve everyone; and it spools bodies up to 1 GiB before the app

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers import basic
+from helpers import Clock, basic
 
 from basicauth_wsgi import Throttle
 from basicauth_wsgi.asgi import BasicAuth
@@ -83,6 +83,9 @@ def test_a_full_slot_table_answers_503_without_blocking(
 ) -> None:
     users = SlowUsers()
     app = BasicAuth(Recorder(), users, max_concurrent_checks=1, throttle=None)
+    clock = Clock()
+    assert app.gate.slots is not None
+    app.gate.slots.clock = clock
 
     async def scenario() -> None:
         slow = asyncio.ensure_future(get(app, "/", "slow"))
@@ -96,6 +99,7 @@ def test_a_full_slot_table_answers_503_without_blocking(
         finally:
             users.release.set()
         assert (await slow).status == 200
+        clock.now += 1.5  # a quiet second since the refusal: the next admission ends it
         assert (await get(app, "/", "carol")).status == 200  # admitted again
         assert "carol" in users.calls and users.calls.count("carol") == 1
 
