@@ -274,11 +274,14 @@ class Gate:
             if max_concurrent_checks is None
             else CheckSlots(max_concurrent_checks, logger=self.logger, clock=clock)
         )
-        #: Where admitted checks run: their own threads, one per slot, at a
-        #: lower CPU priority (see :func:`_lower_priority`). ``None`` without
-        #: slots: checks then run in the caller's thread.
+        #: Where admitted checks of a slow store run: their own threads, one
+        #: per slot, at a lower CPU priority (see :func:`_lower_priority`).
+        #: ``None`` without slots or for a cheap store: checks then run in
+        #: the caller's thread.
         self.pool: ThreadPoolExecutor | None = None
-        if self.slots is not None:
+        if self.slots is not None and caps.cache_by_default:
+            # Only for stores that declare their checks slow (a hash): a
+            # cheap check costs less than handing it to another thread.
             self._start_pool()
             # A pool's threads do not survive fork() (gunicorn --preload):
             # the child starts its own.
@@ -308,6 +311,11 @@ class Gate:
             503, "unavailable", "The server is too busy to check passwords; try again shortly."
         )
         self._missing = Refusal(401, self.page_401, (), "missing")
+        #: What :meth:`begin` answers every request without credentials when
+        #: no path list, preflight or HTTPS rule could change that (else
+        #: ``None``): adapters may answer it without reading the request.
+        self._screens = self.path_lists or allow_cors_preflight or require_https
+        self.anonymous: Refusal | None = None if self._screens else self._missing
         self._https = Refusal(403, page_https, (), "https_required")
         self._busy = Refusal(503, self._page_503, (("Retry-After", "1"),), "overloaded")
 
@@ -389,14 +397,15 @@ class Gate:
         if unknown); ``preflight`` whether this is an ``OPTIONS`` request
         with ``Origin`` and ``Access-Control-Request-Method``.
         """
-        if self.path_lists and not self.protects(path):
-            return PUBLIC
-        if preflight and self.allow_cors_preflight:
-            # Fetch §3.7: a CORS preflight never carries credentials, so
-            # challenging it would break every cross-origin client.
-            return PREFLIGHT
-        if self.require_https and not https and not is_loopback(client):
-            return self._https
+        if self._screens:
+            if self.path_lists and not self.protects(path):
+                return PUBLIC
+            if preflight and self.allow_cors_preflight:
+                # Fetch §3.7: a CORS preflight never carries credentials, so
+                # challenging it would break every cross-origin client.
+                return PREFLIGHT
+            if self.require_https and not https and not is_loopback(client):
+                return self._https
         if header is None:
             # Not a failure: browsers ask first, then prompt (RFC 9110 §11.6.1).
             # No password to check either, so the throttle has nothing to save.

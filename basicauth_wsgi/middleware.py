@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .core import DEFAULT, PREFLIGHT, Gate, Grant, Pending, Refusal
+from .core import DEFAULT, PREFLIGHT, Decision, Gate, Grant, Pending, Refusal
 from .options import check_keywords, from_environ
 
 if TYPE_CHECKING:
@@ -99,6 +99,8 @@ class BasicAuth:
         self.unauthorized = unauthorized
         self._begin = gate.begin
         self._finish = gate.finish
+        self._anonymous = gate.anonymous
+        self._require_https = gate.require_https
         self._page_401 = gate.page_401
         self._challenge = gate.challenge
 
@@ -121,25 +123,33 @@ class BasicAuth:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         header = environ.get("HTTP_AUTHORIZATION")
-        method: str = environ.get("REQUEST_METHOD", "GET")
-        decision = self._begin(
-            header,
-            environ.get("REMOTE_ADDR") or "-",
-            method,
-            # PEP 3333: the request path is SCRIPT_NAME + PATH_INFO; checking
-            # only PATH_INFO would let a mount point's split hide a path.
-            environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
-            environ.get("wsgi.url_scheme") == "https",
-            method == "OPTIONS"
-            and "HTTP_ORIGIN" in environ
-            and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ,
-        )
-        if decision.__class__ is Pending:
-            decision = self._finish(decision)  # a password to check: here, now
-        # The one place the header is removed: the application never sees a
-        # password, whatever it is answered.
-        if header is not None and self.strip_authorization:
-            del environ["HTTP_AUTHORIZATION"]
+        if header is None and self._anonymous is not None:
+            # The core's answer to every request without credentials, when
+            # nothing else about the request could change it.
+            if self.unauthorized is None:
+                return self._anonymous.page(environ, start_response)
+            decision: Decision | Pending = self._anonymous
+        else:
+            method: str = environ.get("REQUEST_METHOD", "GET")
+            decision = self._begin(
+                header,
+                environ.get("REMOTE_ADDR") or "-",
+                method,
+                # PEP 3333: the request path is SCRIPT_NAME + PATH_INFO; checking
+                # only PATH_INFO would let a mount point's split hide a path.
+                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+                # Read only when the core looks at it (require_https).
+                self._require_https and environ.get("wsgi.url_scheme") == "https",
+                method == "OPTIONS"
+                and "HTTP_ORIGIN" in environ
+                and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ,
+            )
+            if decision.__class__ is Pending:
+                decision = self._finish(decision)  # a password to check: here, now
+            # The one place the header is removed: the application never sees
+            # a password, whatever it is answered.
+            if header is not None and self.strip_authorization:
+                del environ["HTTP_AUTHORIZATION"]
         if decision.__class__ is Grant:
             environ["REMOTE_USER"] = decision.username
             environ["AUTH_TYPE"] = "Basic"
