@@ -315,6 +315,10 @@ class Gate:
         #: no path list, preflight or HTTPS rule could change that (else
         #: ``None``): adapters may answer it without reading the request.
         self._screens = self.path_lists or allow_cors_preflight or require_https
+        #: Whether :meth:`begin` decides anything from the path (path lists,
+        #: rules). If not, an adapter may pass ``""`` and set the path of a
+        #: :class:`Pending` it gets back (its log lines name it).
+        self.needs_path = self.path_lists or bool(self.rules)
         self.anonymous: Refusal | None = None if self._screens else self._missing
         self._https = Refusal(403, page_https, (), "https_required")
         self._busy = Refusal(503, self._page_503, (("Retry-After", "1"),), "overloaded")

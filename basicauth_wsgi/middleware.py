@@ -100,6 +100,7 @@ class BasicAuth:
         self._begin = gate.begin
         self._finish = gate.finish
         self._anonymous = gate.anonymous
+        self._needs_path = gate.needs_path
         self._require_https = gate.require_https
         self._page_401 = gate.page_401
         self._challenge = gate.challenge
@@ -137,7 +138,10 @@ class BasicAuth:
                 method,
                 # PEP 3333: the request path is SCRIPT_NAME + PATH_INFO; checking
                 # only PATH_INFO would let a mount point's split hide a path.
-                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+                # Read when a decision depends on it (see Gate.needs_path).
+                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+                if self._needs_path
+                else "",
                 # Read only when the core looks at it (require_https).
                 self._require_https and environ.get("wsgi.url_scheme") == "https",
                 method == "OPTIONS"
@@ -145,6 +149,8 @@ class BasicAuth:
                 and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ,
             )
             if decision.__class__ is Pending:
+                if not self._needs_path:  # its log line names the path
+                    decision.path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
                 decision = self._finish(decision)  # a password to check: here, now
             # The one place the header is removed: the application never sees
             # a password, whatever it is answered.
