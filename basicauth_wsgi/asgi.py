@@ -16,33 +16,26 @@ answer runs in a worker thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from . import middleware
+from .adapter import FrontDoor
 from .admission import default_slots
 from .core import (
-    DEFAULT,
     FOLLOW_WAIT,
     PREFLIGHT,
     PUBLIC,
     SLOT_WAIT,
-    Gate,
     Grant,
     Pending,
     Refusal,
 )
-from .options import check_keywords, from_environ
 
 if TYPE_CHECKING:
-    from .cache import VerificationCache
     from .core import Decision
-    from .rules import Groups, Rule
-    from .throttle import Throttle
 
 __all__ = ["ASGIApp", "BasicAuth", "BasicUser", "request_path"]
 
@@ -159,7 +152,7 @@ def _encode(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
 
 
-class BasicAuth:
+class BasicAuth(FrontDoor["ASGIApp"]):
     """ASGI middleware requiring HTTP Basic authentication (RFC 7617).
 
     Same signature, options and validation as the WSGI
@@ -187,68 +180,17 @@ class BasicAuth:
     waiting for a slot never blocks the event loop.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        users: object,
-        *,
-        realm: str = "Restricted area",
-        exclude: Iterable[str] = (),
-        include: Iterable[str] | None = None,
-        allow_cors_preflight: bool = False,
-        rules: Iterable[Rule] = (),
-        groups: Mapping[str, Iterable[str]] | Groups | None = None,
-        throttle: Throttle | None = DEFAULT,
-        cache: VerificationCache | None = DEFAULT,
-        max_concurrent_checks: int | None = DEFAULT,
-        require_https: bool = False,
-        strip_authorization: bool = True,
-        unauthorized: ASGIApp | None = None,
-        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-    ) -> None:
-        if not callable(app):
-            raise TypeError(f"app must be an ASGI application (callable), got {app!r}")
-        check_keywords({"strip_authorization": strip_authorization})
-        if unauthorized is not None and not callable(unauthorized):
-            raise TypeError(f"unauthorized must be an ASGI application, got {unauthorized!r}")
-        self.app = app
-        self.gate = gate = Gate(
-            users,
-            realm=realm,
-            exclude=exclude,
-            include=include,
-            allow_cors_preflight=allow_cors_preflight,
-            rules=rules,
-            groups=groups,
-            throttle=throttle,
-            cache=cache,
-            max_concurrent_checks=max_concurrent_checks,
-            require_https=require_https,
-            logger=logger,
-        )
-        self.strip_authorization = strip_authorization
-        self.unauthorized = unauthorized
+    kind, article = "ASGI", "an"
+
+    def _bind(self) -> None:
+        gate = self.gate
         self._challenge = gate.challenge.encode("latin-1")
         # Checks run in the core's pool (one thread per check slot, at a
-        # lower CPU priority); without slots, in a pool of our own, bounded.
+        # lower CPU priority); without one, in a pool of our own, bounded.
         self._own_pool = (
             None
             if gate.pool is not None
             else ThreadPoolExecutor(default_slots() + 1, thread_name_prefix="basicauth-check")
-        )
-
-    @classmethod
-    def from_environ(
-        cls, app: ASGIApp, environ: Mapping[str, str] = os.environ, **options: Any
-    ) -> BasicAuth:
-        """Build the middleware from ``BASICAUTH_*`` environment variables (SPEC §3).
-
-        As :meth:`basicauth_wsgi.BasicAuth.from_environ`: one variable per
-        option, keyword ``options`` win; a bad or unknown ``BASICAUTH_*``
-        variable is a ``ValueError`` naming it.
-        """
-        return cls(
-            app, **{**from_environ(environ, require_users="users" not in options), **options}
         )
 
     # -- the request path ---------------------------------------------------
@@ -494,11 +436,3 @@ async def _poll(test: Callable[[], T], timeout: float) -> T:
         if result:
             return result
         delay = min(delay * 2, _POLL_CAP)
-
-
-# The options live on the core; show them as the WSGI middleware does
-# (app.throttle, app.cache, app.realm, ...), read-only, from its one list.
-for _name, _value in vars(middleware.BasicAuth).items():
-    if isinstance(_value, property):
-        setattr(BasicAuth, _name, _value)
-del _name, _value

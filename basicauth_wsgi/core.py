@@ -12,11 +12,14 @@ decision it returns into a response::
     elif isinstance(decision, Refusal): ...          # answer decision.page
     else: decision.username, decision.principal      # authenticated
 
-The checks, in order: public path, CORS preflight, HTTPS, the header, the
-client's throttle, the cache, parsing, the user's throttle, a check slot,
-counting the attempt, verification, rules. Every refusal goes through
-:meth:`Gate._log`, the one place that writes refusal lines (and where a
-metrics hook would go).
+The checks, in order: public path, CORS preflight, HTTPS, the header; a
+cached login (then its throttle limits and the rules); the client's limit,
+a cached refusal, parsing, the user's limit; then, off the request's fast
+path: one check per credentials, a check slot, counting the attempt,
+verification, settling the count, rules. Every failure, block and
+authorization line goes through :meth:`Gate._log`, the one place that
+writes them (and where a metrics hook would go); overload lines come from
+:mod:`.admission`.
 """
 
 from __future__ import annotations
@@ -57,16 +60,19 @@ UNAUTHORIZED_MESSAGE = "This resource requires a username and password (HTTP Bas
 class _Public:
     """The decision for a request that needs no credentials."""
 
-    __slots__ = ()
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __repr__(self) -> str:
-        return "PUBLIC"
+        return self.name
 
 
-#: Let the request through without authentication (a public path or a CORS preflight).
-PUBLIC = _Public()
+#: Let the request through without authentication (a public path).
+PUBLIC = _Public("PUBLIC")
 #: Let a CORS preflight through: only its status and CORS headers reach the client.
-PREFLIGHT = _Public()
+PREFLIGHT = _Public("PREFLIGHT")
 
 #: An authenticated request: ``username`` and ``principal`` (a cached result).
 Grant = CachedResult

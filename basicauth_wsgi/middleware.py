@@ -13,21 +13,19 @@ the decision into ``start_response`` calls (PEP 3333).
 
 from __future__ import annotations
 
-import logging
-import operator
-import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .core import DEFAULT, PREFLIGHT, Decision, Gate, Grant, Pending, Refusal
-from .options import check_keywords, from_environ
+from .adapter import FrontDoor
+from .core import PREFLIGHT, Decision, Grant, Pending, Refusal
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import (
+        StartResponse,
+        WSGIApplication,  # noqa: F401 (the base's subscript)
+        WSGIEnvironment,
+    )
 
-    from .cache import VerificationCache
-    from .rules import Groups, Rule
-    from .throttle import Throttle
 
 __all__ = ["BasicAuth"]
 
@@ -36,7 +34,7 @@ __all__ = ["BasicAuth"]
 _PREFLIGHT_HEADERS = ("access-control-", "allow", "vary")
 
 
-class BasicAuth:
+class BasicAuth(FrontDoor["WSGIApplication"]):
     """WSGI middleware requiring HTTP Basic authentication (RFC 7617).
 
     ``users`` is a mapping username -> plaintext password, a verifier (an
@@ -56,69 +54,17 @@ class BasicAuth:
     ``TypeError`` naming it.
     """
 
-    def __init__(
-        self,
-        app: WSGIApplication,
-        users: object,
-        *,
-        realm: str = "Restricted area",
-        exclude: Iterable[str] = (),
-        include: Iterable[str] | None = None,
-        allow_cors_preflight: bool = False,
-        rules: Iterable[Rule] = (),
-        groups: Mapping[str, Iterable[str]] | Groups | None = None,
-        throttle: Throttle | None = DEFAULT,
-        cache: VerificationCache | None = DEFAULT,
-        max_concurrent_checks: int | None = DEFAULT,
-        require_https: bool = False,
-        strip_authorization: bool = True,
-        unauthorized: WSGIApplication | None = None,
-        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-    ) -> None:
-        if not callable(app):
-            raise TypeError(f"app must be a WSGI application (callable), got {app!r}")
-        check_keywords({"strip_authorization": strip_authorization})
-        if unauthorized is not None and not callable(unauthorized):
-            raise TypeError(f"unauthorized must be a WSGI application, got {unauthorized!r}")
-        self.app = app
-        self.gate = gate = Gate(
-            users,
-            realm=realm,
-            exclude=exclude,
-            include=include,
-            allow_cors_preflight=allow_cors_preflight,
-            rules=rules,
-            groups=groups,
-            throttle=throttle,
-            cache=cache,
-            max_concurrent_checks=max_concurrent_checks,
-            require_https=require_https,
-            logger=logger,
-        )
-        self.strip_authorization = strip_authorization
-        self.unauthorized = unauthorized
+    kind = "WSGI"
+
+    def _bind(self) -> None:
+        # What every request reads, one attribute away.
+        gate = self.gate
         self._begin = gate.begin
         self._finish = gate.finish
         self._anonymous = gate.anonymous
         self._needs_path = gate.needs_path
         self._require_https = gate.require_https
-        self._page_401 = gate.page_401
         self._challenge = gate.challenge
-
-    @classmethod
-    def from_environ(
-        cls, app: WSGIApplication, environ: Mapping[str, str] = os.environ, **options: Any
-    ) -> BasicAuth:
-        """Build the middleware from ``BASICAUTH_*`` environment variables (SPEC §3).
-
-        One variable per option (``BASICAUTH_HTPASSWD`` or ``BASICAUTH_USERS``,
-        ``BASICAUTH_REALM``, ``BASICAUTH_EXCLUDE``, ...); keyword ``options``
-        win over the environment. A bad or unknown ``BASICAUTH_*`` variable
-        is a ``ValueError`` naming it.
-        """
-        return cls(
-            app, **{**from_environ(environ, require_users="users" not in options), **options}
-        )
 
     # -- the request path ---------------------------------------------------
 
@@ -208,30 +154,6 @@ class BasicAuth:
             return start_response(status, headers, exc_info)
 
         return start
-
-    def __repr__(self) -> str:
-        return f"<BasicAuth realm={self.gate.realm!r} app={self.app!r}>"
-
-
-# The options live on the core; the middleware shows them too (app.throttle,
-# app.cache, app.realm, ...), read-only.
-for _name in (
-    "allow_cors_preflight",
-    "cache",
-    "challenge",
-    "exclude",
-    "groups",
-    "include",
-    "logger",
-    "realm",
-    "require_https",
-    "rules",
-    "slots",
-    "throttle",
-    "verifier",
-):
-    setattr(BasicAuth, _name, property(operator.attrgetter("gate." + _name)))
-del _name
 
 
 def _discard(data: bytes) -> None:

@@ -319,3 +319,48 @@ def test_a_failing_store_answers_503_never_a_pass_never_a_500(
     assert len(errors) == 1  # once, not once per request
     assert "throttle store failed" in errors[0].getMessage()
     assert password not in caplog.text
+
+
+# -- where checks run ----------------------------------------------------------------
+
+
+class Recording:
+    """A slow store (it says so) that records which thread checked, at which priority."""
+
+    cache_by_default = True
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    def verify(self, username: str, password: str) -> str | None:
+        import os
+
+        priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        self.seen.append((threading.current_thread().name, priority))
+        return username if password == "right" else None
+
+
+def test_a_slow_store_checks_in_its_own_threads_at_a_lower_priority(inner: Recorder) -> None:
+    import os
+
+    users = Recording()
+    app = BasicAuth(inner, users, max_concurrent_checks=2)
+    assert get(app, "admin", "right")[0] == "200 OK"
+    assert get(app, "admin", "wrong")[0].startswith("401")
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    for name, priority in users.seen:
+        assert name.startswith("basicauth-check")
+        assert priority > mine  # nicer: a flood of checks yields the CPU to cached requests
+
+
+def test_a_cheap_store_checks_in_the_callers_thread(inner: Recorder) -> None:
+    seen: list[str] = []
+
+    def users(username: str, password: str) -> bool:
+        seen.append(threading.current_thread().name)
+        return password == "right"
+
+    app = BasicAuth(inner, users, max_concurrent_checks=2)
+    assert get(app, "admin", "right")[0] == "200 OK"
+    assert seen == [threading.current_thread().name]
+    assert app.gate.pool is None
