@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 samples = wire.run(group, threads, connections, rounds=rounds_wire, seconds=seconds)
                 heading = f"{title}: threads={threads}, {connections} connection(s)"
                 text.append(wire.table(heading, samples))
-        sweep = [4, 8] if quick else [4, 8, 16]
+        sweep = [8, 32] if quick else [8, 16, 32]
         samples = wire.run(["BasicAuth plaintext"], sweep, 16, rounds=rounds_wire, seconds=seconds)
         text.append(
             wire.table("serve's thread count: BasicAuth plaintext, 16 connections", samples)

@@ -289,8 +289,8 @@ def check_cpu(cost: int, repeat: int) -> float:
 
 #: The servers the spray runs against: ``serve``'s defaults first (the §9 figure).
 SPRAY_VARIANTS: list[tuple[str, list[str]]] = [
-    ("serve defaults (threads 8)", []),
-    ("--threads 32", ["--threads", "32"]),
+    ("serve defaults (threads 32)", []),
+    ("--threads 8", ["--threads", "8"]),
 ]
 
 
