@@ -17,7 +17,7 @@ import tempfile
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from ._durable import fsync_directory
 from .grammar import decode_text, normalize
@@ -267,7 +267,43 @@ def _load_users(data: bytes, source: str) -> HashedUsers:
     return users
 
 
-class HtpasswdFile:
+T = TypeVar("T")
+
+
+class _FileBacked(Generic[T]):
+    """A value parsed from a file and reloaded when it changes (users, or groups).
+
+    The file is read at construction: a missing, unreadable or invalid one
+    is a ``ValueError`` naming it. With ``reload=True`` it is checked at most
+    once per ``check_interval`` seconds (see :class:`~basicauth_wsgi.watch.WatchedFile`).
+    """
+
+    _what: str
+
+    @staticmethod
+    def _parse(data: bytes, source: str) -> T:
+        raise NotImplementedError
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reload: bool = True,
+        *,
+        check_interval: float = CHECK_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._file: WatchedFile[T] = WatchedFile(
+            path,
+            self._parse,
+            what=self._what,
+            reload=reload,
+            check_interval=check_interval,
+            clock=clock,
+        )
+        self.path = self._file.path
+
+
+class HtpasswdFile(_FileBacked[HashedUsers]):
     """A verifier backed by an htpasswd file, reloaded when it changes.
 
     The file is loaded and every hash checked at construction: a missing
@@ -285,23 +321,11 @@ class HtpasswdFile:
 
     cache_by_default = True
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        reload: bool = True,
-        *,
-        check_interval: float = CHECK_INTERVAL,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._file = WatchedFile(
-            path,
-            _load_users,
-            what="htpasswd file",
-            reload=reload,
-            check_interval=check_interval,
-            clock=clock,
-        )
-        self.path = self._file.path
+    _what = "htpasswd file"
+
+    @staticmethod
+    def _parse(data: bytes, source: str) -> HashedUsers:
+        return _load_users(data, source)
 
     @property
     def generation(self) -> int:
@@ -351,7 +375,7 @@ def parse_htgroup(data: bytes, source: str) -> dict[str, frozenset[str]]:
     return {group: frozenset(users) for group, users in groups.items()}
 
 
-class HtgroupFile:
+class HtgroupFile(_FileBacked[dict[str, frozenset[str]]]):
     """Groups from an Apache group file, reloaded when it changes.
 
     Loaded at construction (a missing or malformed file is a ``ValueError``
@@ -361,23 +385,11 @@ class HtgroupFile:
     :class:`~basicauth_wsgi.HtpasswdFile` does.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        reload: bool = True,
-        *,
-        check_interval: float = CHECK_INTERVAL,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._file = WatchedFile(
-            path,
-            parse_htgroup,
-            what="group file",
-            reload=reload,
-            check_interval=check_interval,
-            clock=clock,
-        )
-        self.path = self._file.path
+    _what = "group file"
+
+    @staticmethod
+    def _parse(data: bytes, source: str) -> dict[str, frozenset[str]]:
+        return parse_htgroup(data, source)
 
     def members(self, group: str) -> frozenset[str]:
         """Return the usernames in ``group`` now (empty if there is none)."""

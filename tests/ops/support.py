@@ -13,6 +13,7 @@ import base64
 import configparser
 import contextlib
 import http.client
+import io
 import os
 import re
 import shutil
@@ -24,8 +25,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from basicauth_wsgi.cli import ServeConfig, main
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 NGINX = "/usr/sbin/nginx"
 APACHE = "/usr/sbin/apache2"
@@ -263,3 +270,46 @@ DocumentRoot {docroot}
 """
         )
         super().__init__(folder, [APACHE, "-f", str(conf), "-D", "FOREGROUND"], port)
+
+
+# -- the command line, called in process -------------------------------------------
+
+
+class FakeServe:
+    """Stands in for waitress: records what it was asked to serve."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[WSGIApplication, ServeConfig]] = []
+
+    def __call__(self, app: WSGIApplication, config: ServeConfig, stdout: Any) -> None:
+        self.calls.append((app, config))
+
+
+class Prompt:
+    """Stands in for getpass: answers from a list (an exception is raised), records prompts."""
+
+    def __init__(self, *answers: str | BaseException) -> None:
+        self.answers = list(answers)
+        self.prompts: list[str] = []
+
+    def __call__(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        if not self.answers:
+            raise EOFError
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def tool(*argv: str, ask: Prompt | None = None, stdin: str = "") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        list(argv),
+        environ={},
+        stdout=out,
+        stderr=err,
+        stdin=io.StringIO(stdin),
+        ask=ask or Prompt(),
+    )
+    return code, out.getvalue(), err.getvalue()

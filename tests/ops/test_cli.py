@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import logging
 import re
 import subprocess
 import sys
@@ -18,36 +16,10 @@ from basicauth_wsgi import BasicAuth, HtpasswdFile
 from basicauth_wsgi.accesslog import AccessLog
 from basicauth_wsgi.cli import DEFAULT_THREADS, ServeConfig, main
 
+from .support import Prompt, tool
+
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
-
-
-class FakeServe:
-    """Stands in for waitress: records what it was asked to serve."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[WSGIApplication, ServeConfig]] = []
-
-    def __call__(self, app: WSGIApplication, config: ServeConfig, stdout: Any) -> None:
-        self.calls.append((app, config))
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.chdir(tmp_path)
-
-    def run(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str, FakeServe]:
-        out, err, fake = io.StringIO(), io.StringIO(), FakeServe()
-        code = main(list(argv), environ=environ or {}, stdout=out, stderr=err, serve=fake)
-        return code, out.getvalue(), err.getvalue(), fake
-
-    yield run
-    # main() configures the library's loggers, as a program does; undo it.
-    for name in ("basicauth_wsgi", "waitress", "basicauth_wsgi.access"):
-        logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.propagate = True
-        logger.setLevel(logging.NOTSET)
+    pass
 
 
 def test_serve_defaults(run: Any, tmp_path: Path) -> None:
@@ -161,33 +133,6 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # -- passwd, check, audit ---------------------------------------------------------
-
-
-class Prompt:
-    """Stands in for getpass: answers from a list, records the prompts."""
-
-    def __init__(self, *answers: str) -> None:
-        self.answers = list(answers)
-        self.prompts: list[str] = []
-
-    def __call__(self, prompt: str) -> str:
-        self.prompts.append(prompt)
-        if not self.answers:
-            raise EOFError
-        return self.answers.pop(0)
-
-
-def tool(*argv: str, ask: Prompt | None = None, stdin: str = "") -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(
-        list(argv),
-        environ={},
-        stdout=out,
-        stderr=err,
-        stdin=io.StringIO(stdin),
-        ask=ask or Prompt(),
-    )
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_passwd_creates_the_file_0600_asking_twice(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import grp
-import io
 import logging
 import os
 from pathlib import Path
@@ -13,38 +12,9 @@ import webtest
 from helpers import Recorder, auth
 
 from basicauth_wsgi import BasicAuth, HtpasswdFile
-from basicauth_wsgi.cli import main
 from basicauth_wsgi.hashes import verify_password
 
-
-class Prompt:
-    """Stands in for getpass: answers from a list (an exception is raised), records prompts."""
-
-    def __init__(self, *answers: str | BaseException) -> None:
-        self.answers = list(answers)
-        self.prompts: list[str] = []
-
-    def __call__(self, prompt: str) -> str:
-        self.prompts.append(prompt)
-        if not self.answers:
-            raise EOFError
-        answer = self.answers.pop(0)
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
-
-
-def tool(*argv: str, ask: Prompt | None = None, stdin: str = "") -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(
-        list(argv),
-        environ={},
-        stdout=out,
-        stderr=err,
-        stdin=io.StringIO(stdin),
-        ask=ask or Prompt(),
-    )
-    return code, out.getvalue(), err.getvalue()
+from .support import Prompt, tool
 
 
 def one_line(err: str) -> str:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
-import logging
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +13,7 @@ import pytest
 import webtest
 from helpers import basic
 
-from basicauth_wsgi.cli import ServeConfig, main
+from basicauth_wsgi.cli import main
 from basicauth_wsgi.cli.serve import (
     DEFAULT_CHANNEL_TIMEOUT,
     DEFAULT_CONNECTION_LIMIT,
@@ -27,22 +24,12 @@ from basicauth_wsgi.hashes import hash_password
 from basicauth_wsgi.htpasswd import write_htpasswd
 from basicauth_wsgi.options import OPTIONS
 
-from .support import child_env
+from .support import FakeServe, child_env
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
+    pass
 
 APP = "tests.ops.apps:app"
-
-
-class FakeServe:
-    """Stands in for waitress: records what it was asked to serve."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[WSGIApplication, ServeConfig]] = []
-
-    def __call__(self, app: WSGIApplication, config: ServeConfig, stdout: Any) -> None:
-        self.calls.append((app, config))
 
 
 @pytest.fixture
@@ -50,24 +37,6 @@ def users(tmp_path: Path) -> Path:
     path = tmp_path / "users"
     write_htpasswd(path, {"ops": hash_password("ops-pw", "sha256-crypt")})
     return path
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.chdir(tmp_path)
-
-    def run(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str, FakeServe]:
-        out, err, fake = io.StringIO(), io.StringIO(), FakeServe()
-        code = main(list(argv), environ=environ or {}, stdout=out, stderr=err, serve=fake)
-        return code, out.getvalue(), err.getvalue(), fake
-
-    yield run
-    # main() configures the library's loggers, as a program does; undo it.
-    for name in ("basicauth_wsgi", "waitress", "basicauth_wsgi.access"):
-        logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.propagate = True
-        logger.setLevel(logging.NOTSET)
 
 
 def served(fake: FakeServe) -> webtest.TestApp:
