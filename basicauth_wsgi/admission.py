@@ -53,11 +53,14 @@ class CheckSlots:
 
     __slots__ = (
         "_busy",
-        "_changed",
+        "_general_waiters",
         "_last",
+        "_lock",
         "_overloaded",
         "_refused",
         "_trusted_busy",
+        "_trusted_waiters",
+        "_waiting",
         "clock",
         "limit",
         "logger",
@@ -75,7 +78,11 @@ class CheckSlots:
         self.logger = logger
         self._busy = 0
         self._trusted_busy = False
-        self._changed = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        # Waiters for a slot, by kind: a trusted pair may take either slot.
+        self._general_waiters = threading.Condition(self._lock)
+        self._trusted_waiters = threading.Condition(self._lock)
+        self._waiting = {False: 0, True: 0}
         self._refused = 0
         self._overloaded = False
         self._last = 0.0
@@ -90,23 +97,33 @@ class CheckSlots:
         return NONE
 
     def acquire(self, trusted: bool, timeout: float) -> int:
-        """Take a slot, waiting at most ``timeout`` seconds; 0 (falsy) if none came free."""
-        with self._changed:
+        """Take a slot, waiting at most ``timeout`` seconds; 0 (falsy) if none came free.
+
+        A freed slot wakes one waiter, a trusted one first (they may take
+        either kind of slot), so a flood of waiting guesses is not woken at
+        every release.
+        """
+        with self._lock:
             slot = self._take(trusted)
             if not slot and timeout > 0:
-                deadline = time.monotonic() + timeout
-                while not slot:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or not self._changed.wait(remaining):
+                waiters = self._trusted_waiters if trusted else self._general_waiters
+                deadline = self.clock() + timeout
+                self._waiting[trusted] += 1
+                try:
+                    while not slot:
+                        remaining = deadline - self.clock()
+                        woken = remaining > 0 and waiters.wait(remaining)
                         slot = self._take(trusted)
-                        break
-                    slot = self._take(trusted)
+                        if not woken:
+                            break
+                finally:
+                    self._waiting[trusted] -= 1
             self._account(slot)
         return slot
 
     def try_acquire(self, trusted: bool) -> int:
         """Take a slot if one is free now, else 0; refusals are not counted."""
-        with self._changed:
+        with self._lock:
             slot = self._take(trusted)
             if slot:
                 self._account(slot)
@@ -114,7 +131,7 @@ class CheckSlots:
 
     def refuse(self) -> None:
         """Count a request refused after waiting elsewhere (an event loop)."""
-        with self._changed:
+        with self._lock:
             self._account(NONE)
 
     def _account(self, slot: int) -> None:
@@ -139,13 +156,15 @@ class CheckSlots:
 
     def release(self, slot: int) -> None:
         """Give back a slot from :meth:`acquire`."""
-        with self._changed:
+        with self._lock:
             if slot == TRUSTED:
                 self._trusted_busy = False
             elif slot == GENERAL:
                 self._busy -= 1
-            # All waiters: a freed trusted slot is for a trusted one only.
-            self._changed.notify_all()
+            if self._waiting[True]:
+                self._trusted_waiters.notify()
+            elif slot == GENERAL and self._waiting[False]:
+                self._general_waiters.notify()
 
     @property
     def busy(self) -> int:

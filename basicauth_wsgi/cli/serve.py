@@ -16,6 +16,7 @@ import errno
 import importlib
 import logging
 import socket
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
@@ -46,6 +47,8 @@ DEFAULT_THREADS = 32
 DEFAULT_CONNECTION_LIMIT = 1000
 DEFAULT_CHANNEL_TIMEOUT = 30
 DEFAULT_MAX_BODY = 2 * 1024 * 1024  # the API's 1 MiB cap, plus a margin
+#: The interpreter's thread switch interval while serving, seconds (default 0.005).
+SWITCH_INTERVAL = 0.0005
 
 
 def _port(text: str) -> int:
@@ -336,6 +339,13 @@ def serve(app: WSGIApplication, config: ServeConfig, stdout: TextIO) -> None:
         shown = f"[{host}]" if ":" in host else host
         stdout.write(f"serving on http://{shown}:{port}\n")
     stdout.flush()
+    # A program's choice, not the library's: with 32 worker threads, a
+    # logged-in user's request (a few hundred microseconds of Python) would
+    # wait up to the default 5 ms for the interpreter lock behind each busy
+    # thread, as when a flood of guesses keeps them busy. Measured (BENCHMARKS.md,
+    # "Under attack"): 0.28x -> 0.45x its rate under the spray; no change at
+    # 16 connections without attack.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         server.run()
     except KeyboardInterrupt:
