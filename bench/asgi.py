@@ -340,17 +340,10 @@ class Uvicorn:
         raise RuntimeError(f"uvicorn did not start: {self.log.read()[-2000:]}")
 
     def cpu(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / wire.TICKS
+        return wire.cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        wire.stop_process(self.proc)
         self.log.close()
 
 

@@ -36,8 +36,9 @@ from basicauth_wsgi.hashes import hash_password, verify_password
 from basicauth_wsgi.htpasswd import write_htpasswd
 from basicauth_wsgi.verifiers import HashedUsers
 
+from . import wire
+
 ROOT = Path(__file__).resolve().parent.parent
-TICKS = os.sysconf("SC_CLK_TCK")
 PATH = "/api/v1/private"
 PASSWORDS = {"alice": "alice-pw-12", "carol": "carol-pw-12", "admin": "admin-pw-12"}
 #: What the sprayers try: the real names now and then, mostly names that do not exist.
@@ -87,8 +88,7 @@ class Served:
 
     def cpu(self) -> float:
         """CPU seconds (user + system) the server has used so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
+        return wire.cpu_seconds(self.proc.pid)
 
     def log(self) -> str:
         return self.err.read_text(errors="replace")
@@ -101,13 +101,7 @@ class Served:
         return self.log()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        wire.stop_process(self.proc)
 
 
 def get(port: int, authorization: str, source: str) -> int:

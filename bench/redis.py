@@ -74,13 +74,7 @@ class RedisServer:
 
     def stop(self) -> None:
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        wire.stop_process(self.proc)
 
 
 # -- the servers ------------------------------------------------------------
