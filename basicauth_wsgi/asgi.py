@@ -185,13 +185,12 @@ class BasicAuth(FrontDoor["ASGIApp"]):
     def _bind(self) -> None:
         gate = self.gate
         self._challenge = gate.challenge.encode("latin-1")
-        # Checks run in the core's pool (one thread per check slot, at a
-        # lower CPU priority); without one, in a pool of our own, bounded.
-        self._own_pool = (
-            None
-            if gate.pool is not None
-            else ThreadPoolExecutor(default_slots() + 1, thread_name_prefix="basicauth-check")
-        )
+        # Checks (the throttle store's I/O, and the hash, which the core
+        # hands on to its own lower-priority threads) run off the loop in
+        # threads of ours: one per check slot, and as many again for counting
+        # failures known without a check.
+        slots = gate.slots.limit if gate.slots is not None else default_slots()
+        self._checks = ThreadPoolExecutor(2 * slots + 1, thread_name_prefix="basicauth-asgi")
 
     # -- the request path ---------------------------------------------------
 
@@ -256,8 +255,7 @@ class BasicAuth(FrontDoor["ASGIApp"]):
     async def _check(self, pending: Pending, facts: tuple[Any, ...]) -> Decision:
         """:meth:`Gate.decide` for the event loop: wait without blocking, hash in a thread."""
         gate = self.gate
-        executor = gate.pool or self._own_pool
-        assert executor is not None  # one of the two exists
+        executor = self._checks
         if pending.counted:
             # A failure to count (maybe I/O for a shared store): no slot.
             return await asyncio.wrap_future(executor.submit(gate.check, pending))

@@ -90,8 +90,9 @@ class Refusal(NamedTuple):
 class Pending:
     """A password the cache could not answer: to be checked, maybe in a worker thread.
 
-    From :meth:`Gate.begin`; ``trusted`` says whether the (client, user) pair
-    may use the extra check slot. ``slot`` is set by :meth:`Gate.admit`.
+    From :meth:`Gate.begin`; ``trusted`` says whether the throttle trusts the
+    (client, user) pair: it may use the extra check slot, and its hash runs
+    at the request's own priority. ``slot`` is set by :meth:`Gate.admit`.
 
     When the same credentials are already being checked (a browser opening
     six connections at once after the password prompt), ``follows`` is the
@@ -159,20 +160,22 @@ DEFAULT: Any = _Default()
 
 
 #: How much lower the CPU priority of password-check threads is (Linux nice).
-CHECK_NICENESS = 10
+CHECK_NICENESS = 19
 
 
 def _lower_priority() -> None:
-    """Run this thread (a password-check thread) at a lower CPU priority.
+    """Run this thread (a password-hashing thread) at the lowest CPU priority.
 
     A flood of guesses keeps every check slot busy, and a bcrypt check
-    holds a core for a quarter of a second: at normal priority the checks
+    holds a core for a quarter of a second: at normal priority the hashes
     would take the CPU from the logged-in users' requests, which are cheap.
-    At nice 10 the scheduler gives those requests about 90% of a core they
-    compete for, while the checks still use every idle cycle. Linux applies
-    ``setpriority`` to one thread given its id; elsewhere this does nothing.
-    (A process cannot raise its priority back, so these threads only ever
-    check passwords.)
+    At nice 19 a request that wakes up takes the core from a hash at once,
+    while the hashes still use every idle cycle. Only the hash runs here
+    (its Python around it runs in the request's thread): a thread this
+    nice that held the interpreter lock while the scheduler passed it over
+    would stall every request behind it. Linux applies ``setpriority`` to
+    one thread given its id; elsewhere this does nothing. (A process cannot
+    raise its priority back, so these threads only ever hash.)
     """
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECK_NICENESS)
@@ -280,10 +283,11 @@ class Gate:
             if max_concurrent_checks is None
             else CheckSlots(max_concurrent_checks, logger=self.logger, clock=clock)
         )
-        #: Where admitted checks of a slow store run: their own threads, one
-        #: per slot, at a lower CPU priority (see :func:`_lower_priority`).
-        #: ``None`` without slots or for a cheap store: checks then run in
-        #: the caller's thread.
+        #: Where the hashes of a slow store's admitted checks run: their own
+        #: threads, one per slot, at the lowest CPU priority (see
+        #: :func:`_lower_priority`); the rest of a check runs in the caller's
+        #: thread. ``None`` without slots or for a cheap store: the hash then
+        #: runs in the caller's thread too.
         self.pool: ThreadPoolExecutor | None = None
         if self.slots is not None and caps.cache_by_default:
             # Only for stores that declare their checks slow (a hash): a
@@ -363,9 +367,7 @@ class Gate:
         try:
             if not self.admit(pending, SLOT_WAIT):
                 return self._busy
-            if self.pool is None:
-                return self.check(pending)
-            return self.pool.submit(self.check, pending).result()
+            return self.check(pending)
         finally:
             self.leave(pending)
 
@@ -474,7 +476,9 @@ class Gate:
     def _start_pool(self) -> None:
         assert self.slots is not None
         self.pool = ThreadPoolExecutor(
-            max_workers=self.slots.limit + 1,  # + the trusted pairs' slot
+            # One per general slot: a pair the throttle trusts hashes in its
+            # own thread (see _hash).
+            max_workers=self.slots.limit,
             thread_name_prefix="basicauth-check",
             initializer=_lower_priority,
         )
@@ -542,7 +546,7 @@ class Gate:
                 return self._blocked(reserved)
             ticket = reserved  # type: ignore[assignment]
         try:
-            result = self._verify(username, pending.password)
+            result = self._hash(pending)
         except Exception:
             self.logger.exception(
                 "verifier raised: user=%r client=%s path=%s",
@@ -564,6 +568,19 @@ class Gate:
         return self._grant(
             CachedResult(username, principal, 0.0), client, pending.method, pending.path
         )
+
+    def _hash(self, pending: Pending) -> Any:
+        """Run the verifier for ``pending``: in the hashing threads, unless trusted.
+
+        A pair the throttle trusts has logged in from that address before:
+        its check runs at the request's own priority, so a flood of niced
+        hashes does not slow a known user's next login. (Its count and its
+        limits are the same.)
+        """
+        pool = self.pool
+        if pool is None or pending.trusted:
+            return self._verify(pending.username, pending.password)
+        return pool.submit(self._verify, pending.username, pending.password).result()
 
     # -- steps -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from helpers import Clock, basic
 
 from basicauth_wsgi import Throttle
 from basicauth_wsgi.asgi import BasicAuth
+from basicauth_wsgi.throttle import MemoryStore
 
 from .support import TIMEOUT, Recorder, Response, request, run, scope_for
 
@@ -198,3 +199,33 @@ def test_without_a_slot_limit_checks_still_leave_the_loop() -> None:
 
     run(scenario())
     assert threading.get_ident() not in users.threads
+
+
+def test_a_hash_runs_in_the_cores_niced_threads_the_rest_off_the_loop() -> None:
+    seen: dict[str, tuple[str, int]] = {}
+
+    class Users:
+        cache_by_default = True
+
+        def verify(self, username: str, password: str) -> bool:
+            seen["hash"] = (threading.current_thread().name, _priority())
+            return password == "pw"
+
+    class Store(MemoryStore):
+        def reserve(self, *args: Any, **kwargs: Any) -> Any:
+            seen["store"] = (threading.current_thread().name, _priority())
+            return super().reserve(*args, **kwargs)
+
+    app = BasicAuth(Recorder(), Users(), throttle=Throttle(store=Store()))
+    assert app.gate.pool is not None
+    assert run(get(app, "/", "admin")).status == 200
+    mine = _priority()
+    assert seen["hash"][0].startswith("basicauth-check") and seen["hash"][1] > mine
+    name, priority = seen["store"]
+    assert name.startswith("basicauth-asgi") and priority == mine  # off the loop, not niced
+
+
+def _priority() -> int:
+    import os
+
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())

@@ -340,17 +340,33 @@ class Recording:
         return username if password == "right" else None
 
 
-def test_a_slow_store_checks_in_its_own_threads_at_a_lower_priority(inner: Recorder) -> None:
+def test_a_slow_store_hashes_in_its_own_threads_at_a_lower_priority(inner: Recorder) -> None:
     import os
 
     users = Recording()
     app = BasicAuth(inner, users, max_concurrent_checks=2)
-    assert get(app, "admin", "right")[0] == "200 OK"
-    assert get(app, "admin", "wrong")[0].startswith("401")
+    assert get(app, "admin", "wrong", "192.0.2.1")[0].startswith("401")
+    assert get(app, "admin", "right", "192.0.2.2")[0] == "200 OK"
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert len(users.seen) == 2
     for name, priority in users.seen:
         assert name.startswith("basicauth-check")
-        assert priority > mine  # nicer: a flood of checks yields the CPU to cached requests
+        assert priority > mine  # nicer: a flood of hashes yields the CPU to cached requests
+
+
+def test_a_pair_the_throttle_trusts_hashes_at_the_requests_own_priority(inner: Recorder) -> None:
+    import os
+
+    users = Recording()
+    app = BasicAuth(inner, users, max_concurrent_checks=2)
+    assert get(app, "admin", "right", "192.0.2.1")[0] == "200 OK"  # now trusted there
+    users.seen.clear()
+    # Another password (as after a change), and one from elsewhere:
+    assert get(app, "admin", "wrong", "192.0.2.1")[0].startswith("401")
+    assert get(app, "admin", "wrong-too", "192.0.2.99")[0].startswith("401")
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert users.seen[0] == (threading.current_thread().name, mine)
+    assert users.seen[1][0].startswith("basicauth-check") and users.seen[1][1] > mine
 
 
 def test_a_cheap_store_checks_in_the_callers_thread(inner: Recorder) -> None:
