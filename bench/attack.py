@@ -86,9 +86,10 @@ class Served:
             time.sleep(0.05)
         raise RuntimeError(f"no {pattern!r} from serve.py within {timeout} s")
 
-    def cpu(self) -> float:
-        """CPU seconds (user + system) the server has used so far."""
-        return wire.cpu_seconds(self.proc.pid)
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds (user + system) the server has used so far: (serving, hashing)."""
+        hashing = wire.hashing_cpu_seconds(self.proc.pid)
+        return wire.cpu_seconds(self.proc.pid) - hashing, hashing
 
     def log(self) -> str:
         return self.err.read_text(errors="replace")
@@ -210,8 +211,14 @@ class Run:
     p99_ms: float
     requests: int
     errors: int
-    cpu: float = 0.0
+    #: The server's CPU seconds in its serving threads and in its hashing threads.
+    serving: float = 0.0
+    hashing: float = 0.0
     attackers: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def refused(self) -> int:
+        return self.attackers[503] + self.attackers[429]
 
 
 def logged_in(port: int, seconds: float, source: str = "127.0.0.2") -> tuple[int, int, list[float]]:
@@ -240,42 +247,37 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def measure(server: Served, seconds: float, net: int | None) -> Run:
+def measure(server: Served, seconds: float, net: int | None, client: bool = True) -> Run:
     """The logged-in client for ``seconds``, under attack from ``net`` (127.NET.x.y) if given.
 
-    The server's CPU is read before the attacker process starts and after it
-    ended, so every check an attacker caused is inside it.
+    Without ``client``, the attack alone. The server's CPU is read before the
+    attacker process starts and after it ended, so every check an attacker
+    caused is inside it.
     """
     before = server.cpu()
     attack = None if net is None else Attack(server.port, seconds + 1.0, net)
+    ok, errors, took = 0, 0, 1.0
+    latencies: list[float] = []
     try:
-        if attack is not None:
-            time.sleep(0.3)  # let the attack reach its steady state
-        started = time.perf_counter()
-        ok, errors, latencies = logged_in(server.port, seconds)
-        took = time.perf_counter() - started
+        if client:
+            if attack is not None:
+                time.sleep(0.3)  # let the attack reach its steady state
+            started = time.perf_counter()
+            ok, errors, latencies = logged_in(server.port, seconds)
+            took = time.perf_counter() - started
     finally:
         counts = attack.result() if attack is not None else Counter()
+    after = server.cpu()
     return Run(
         ok / took,
         percentile(latencies, 0.5) * 1000,
         percentile(latencies, 0.99) * 1000,
         len(latencies),
         errors,
-        server.cpu() - before,
+        after[0] - before[0],
+        after[1] - before[1],
         counts,
     )
-
-
-def check_cpu(cost: int, repeat: int) -> float:
-    """CPU seconds of one bcrypt(``cost``) check of a wrong password, in this process."""
-    hashed = bcrypt_scheme.make(b"right", cost)
-    times = []
-    for _ in range(repeat):
-        start = time.process_time()
-        verify_password("wrong", hashed)
-        times.append(time.process_time() - start)
-    return statistics.median(times)
 
 
 # -- the parts -------------------------------------------------------------------------
@@ -292,6 +294,7 @@ SPRAY_VARIANTS: list[tuple[str, list[str]]] = [
 class Sprayed:
     calm: list[Run] = field(default_factory=list)
     attacked: list[Run] = field(default_factory=list)
+    alone: list[Run] = field(default_factory=list)  # the attack, no logged-in client
     log: str = ""
 
 
@@ -307,15 +310,15 @@ def spraying(
             assert get(server.port, header("alice", PASSWORDS["alice"]), "127.0.0.2") == 200
         for n in range(rounds):
             for index, (label, _) in enumerate(chosen):
-                results[label].calm.append(measure(servers[label], seconds, None))
-                under = measure(servers[label], seconds, 20 + 10 * index + n)
-                results[label].attacked.append(under)
+                server, result = servers[label], results[label]
+                result.calm.append(measure(server, seconds, None))
+                result.attacked.append(measure(server, seconds, 20 + 10 * index + n))
+                result.alone.append(measure(server, seconds, 120 + 10 * index + n, client=False))
         for label, server in servers.items():
             results[label].log = server.sync_log("127.0.0.9")
     finally:
         for server in servers.values():
             server.stop()
-    one_check = check_cpu(12, 3 if rounds > 1 else 1)
     med = statistics.median
     lines = [
         f"**Password spraying** ({rounds} alternated round(s) of {seconds:g} s per variant; "
@@ -330,21 +333,24 @@ def spraying(
     ]
     attack_rows = [
         "| server | attacker requests answered | 401 (checked) | 503 (no slot) "
-        "| 429 (throttled) | failed | server CPU per attacker request | per refused request "
-        "| overload lines (start/end) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| 429 (throttled) | failed | hashing CPU per check | serving CPU per refused "
+        "request, attack alone | the same beside the client | overload lines (start/end) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     figures: dict[str, float] = {}
     for label, result in results.items():
-        calm, attacked = result.calm, result.attacked
+        calm, attacked, alone = result.calm, result.attacked, result.alone
         ratios = [a.rps / c.rps for a, c in zip(attacked, calm, strict=True)]
-        per_request = med(c.cpu / max(c.requests, 1) for c in calm)
         attackers: Counter[int] = sum((a.attackers for a in attacked), Counter())
         answered = sum(v for k, v in attackers.items() if k)
         checked = attackers[401]
-        refused = attackers[503] + attackers[429]
-        cpu = sum(a.cpu for a in attacked) - per_request * sum(a.requests for a in attacked)
-        beyond = max(0.0, cpu - checked * one_check) / max(refused, 1)
+        hashing = sum(a.hashing for a in attacked) / max(checked, 1)
+        refusing = sum(a.serving for a in alone) / max(sum(a.refused for a in alone), 1)
+        # Beside the client: the serving threads' CPU under attack less the
+        # client's requests at their no-attack cost, over the refusals.
+        per_request = med(c.serving / max(c.requests, 1) for c in calm)
+        extra = sum(a.serving for a in attacked) - per_request * sum(a.requests for a in attacked)
+        beside = max(0.0, extra) / max(sum(a.refused for a in attacked), 1)
         lines += [
             f"| {label} | no attack | {med(r.rps for r in calm):,.0f} | 1.000 | "
             f"{med(r.p50_ms for r in calm):.2f} ms | {med(r.p99_ms for r in calm):.2f} ms | "
@@ -356,24 +362,29 @@ def spraying(
         ]
         attack_rows.append(
             f"| {label} | {answered:,} | {checked:,} | {attackers[503]:,} "
-            f"| {attackers[429]:,} | {attackers[0]:,} | {cpu / max(answered, 1) * 1000:.2f} ms "
-            f"| {beyond * 1000:.3f} ms | {result.log.count('overloaded:')}/"
-            f"{result.log.count('overload over:')} |"
+            f"| {attackers[429]:,} | {attackers[0]:,} | {hashing * 1000:.0f} ms "
+            f"| {refusing * 1000:.2f} ms | {beside * 1000:.2f} ms "
+            f"| {result.log.count('overloaded:')}/{result.log.count('overload over:')} |"
         )
         if not figures:
             figures = {
                 "ratio": med(ratios),
                 "p99": med(r.p99_ms for r in attacked),
-                "refused_ms": beyond * 1000,
+                "refused_ms": refusing * 1000,
+                "refused_beside_ms": beside * 1000,
             }
     lines += [
         "",
         *attack_rows,
         "",
-        "Server CPU is read from `/proc/PID/stat` around each attack run. Per refused "
-        "request: that CPU less the logged-in client's share (its no-attack CPU per request) "
-        f"and {one_check * 1000:.0f} ms per checked password (one bcrypt(12) check, measured "
-        "here), divided by the 503s and 429s.",
+        "Server CPU is read from `/proc/PID/task/*/stat` around each run and split "
+        "between the hashing threads (the ones `serve` runs at nice 19) and the rest, "
+        "the serving threads. *Attack alone*: the same attack with no logged-in client, "
+        "the serving threads' CPU over the 503s and 429s (it includes the serving side "
+        "of the 401s and every new connection: an upper bound). *Beside the client*: "
+        "the serving threads' CPU under attack less the client's requests at their "
+        "no-attack cost, over the refusals; it includes what the attack costs the "
+        "client's own requests (more thread switches), so it is the larger figure.",
     ]
     return "\n".join(lines), figures
 

@@ -38,6 +38,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def hashing_cpu_seconds(pid: int) -> float:
+    """CPU seconds of process ``pid``'s threads that run at a lowered priority.
+
+    In ``serve`` those are the password-hashing threads (the core lowers
+    their priority as they start, and they only ever hash), so this splits
+    the process's CPU exactly between hashing and serving.
+    """
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        if int(fields[16]) > 0:  # nice
+            total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
 def stop_process(proc: subprocess.Popen[Any]) -> None:
     """Stop a server by its own PID: terminate, then kill if it does not go within 10 s."""
     if proc.poll() is None:
