@@ -159,7 +159,7 @@ class _Default:
 DEFAULT: Any = _Default()
 
 
-#: How much lower the CPU priority of password-check threads is (Linux nice).
+#: How much lower the CPU priority of the password-hashing threads is (Linux nice).
 CHECK_NICENESS = 19
 
 
