@@ -191,6 +191,9 @@ class BasicAuth(FrontDoor["ASGIApp"]):
         # failures known without a check.
         slots = gate.slots.limit if gate.slots is not None else default_slots()
         self._checks = ThreadPoolExecutor(2 * slots + 1, thread_name_prefix="basicauth-asgi")
+        # begin() on the loop never waits for the throttle store: its
+        # writes that need no answer go to these threads.
+        gate.background = self._checks
 
     # -- the request path ---------------------------------------------------
 
@@ -225,7 +228,7 @@ class BasicAuth(FrontDoor["ASGIApp"]):
             and _header(headers, b"origin") is not None
             and _header(headers, b"access-control-request-method") is not None,
         )
-        decision = gate.begin(*facts)
+        decision = gate.begin(*facts, io=False)
         if decision.__class__ is Pending:
             decision = await self._check(decision, facts)
         # The one place the header is removed: the application never sees a
@@ -256,6 +259,13 @@ class BasicAuth(FrontDoor["ASGIApp"]):
         """:meth:`Gate.decide` for the event loop: wait without blocking, hash in a thread."""
         gate = self.gate
         executor = self._checks
+        if pending.lookup:
+            # Deciding needs the throttle store (a blocked user: is this
+            # address one it trusts?): decide again in a thread.
+            step = await asyncio.wrap_future(executor.submit(gate.begin, *facts))
+            if step.__class__ is not Pending:
+                return step  # type: ignore[return-value]
+            pending = step
         if pending.counted:
             # A failure to count (maybe I/O for a shared store): no slot.
             return await asyncio.wrap_future(executor.submit(gate.check, pending))
@@ -264,7 +274,9 @@ class BasicAuth(FrontDoor["ASGIApp"]):
             # the cache. Decide again from it, once (as Gate.decide does).
             if not await _poll(pending.follows.is_set, FOLLOW_WAIT):
                 return gate.overloaded
-            step = gate.begin(*facts, follow=False)
+            step = gate.begin(*facts, follow=False, io=False)
+            if isinstance(step, Pending) and step.lookup:
+                step = await asyncio.wrap_future(executor.submit(gate.begin, *facts, follow=False))
             if step.__class__ is not Pending:
                 return step  # type: ignore[return-value]
             pending = step

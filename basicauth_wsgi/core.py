@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from .admission import CheckSlots, default_slots
@@ -41,7 +41,7 @@ from .options import check_keywords
 from .paths import PathList, path_readings, quote_path
 from .responses import ErrorPage
 from .rules import Groups, Rule, as_groups
-from .throttle import Throttle, Ticket, Verdict
+from .throttle import StoreLookup, Throttle, Ticket, Verdict
 from .verifiers import as_verifier, capabilities
 
 __all__ = ["PUBLIC", "Gate", "Grant", "Pending", "Refusal"]
@@ -107,6 +107,7 @@ class Pending:
         "flight",
         "follows",
         "header",
+        "lookup",
         "method",
         "password",
         "path",
@@ -144,6 +145,9 @@ class Pending:
         #: ``reason`` is its log reason (``None``: ask the store).
         self.counted = False
         self.reason: str | None = None
+        #: From :meth:`Gate.begin` without ``io``: deciding needs a throttle
+        #: store lookup; call ``begin`` again where I/O may block.
+        self.lookup = False
 
 
 Decision = _Public | Refusal | CachedResult
@@ -296,6 +300,9 @@ class Gate:
             # A pool's threads do not survive fork() (gunicorn --preload):
             # the child starts its own.
             os.register_at_fork(after_in_child=self._start_pool)
+        #: Where :meth:`begin` without ``io`` sends store writes that need
+        #: no answer (an event loop's threads); ``None``: done in place.
+        self.background: Executor | None = None
         self._clock = clock
         self._store_error_logged = -1e9
         # Checks running now, by cache ticket: at most one per credentials.
@@ -397,12 +404,19 @@ class Gate:
         preflight: bool,
         *,
         follow: bool = True,
+        io: bool = True,
     ) -> Decision | Pending:
-        """Everything up to the password check; never blocks, never hashes.
+        """Everything up to the password check; never hashes.
 
         With ``follow`` (the default), a request whose credentials are being
         checked already comes back as a :class:`Pending` that follows that
         check; :meth:`decide` calls again with ``follow=False`` once it ended.
+
+        Without ``io`` (an event loop), nothing here waits for the throttle
+        store: a request whose answer needs a store lookup comes back as a
+        :class:`Pending` with ``lookup`` set (call again with ``io``
+        elsewhere), and a logged-in pair's hourly trust refresh goes to
+        :attr:`background`.
 
         ``path`` is the full request path as the server decoded it (WSGI's
         ``SCRIPT_NAME + PATH_INFO``); ``client`` the peer address (``"-"``
@@ -431,7 +445,9 @@ class Gate:
             if hit is not None and hit.principal is not None:
                 # The request path of a logged-in user.
                 if throttle is not None:
-                    verdict = throttle.granted(client, hit.username)
+                    verdict = throttle.granted(
+                        client, hit.username, io, None if io else self._later
+                    )
                     if verdict is not None:
                         return self._blocked(verdict)
                 return self._grant(hit, client, method, path) if self.rules else hit
@@ -451,10 +467,14 @@ class Gate:
             trusted = False
             if throttle is not None:
                 # Before the password is checked: a blocked key costs no CPU.
-                verdict = throttle.check_user(client, username)
+                verdict = throttle.check_user(client, username, io)
                 if verdict is not None:
                     return self._blocked(verdict)
                 trusted = throttle.trusts(client, username)
+        except StoreLookup:
+            pending = Pending(header, client, method, path, "", "", None, False)
+            pending.lookup = True
+            return pending
         except Exception:
             return self._store_failed()
         ticket = results.ticket(header) if results is not None else None
@@ -472,6 +492,18 @@ class Gate:
                 # else: followed once already, and another check of these
                 # credentials has started since: check alone, unregistered.
         return pending
+
+    def _later(self, function: Callable[..., object], *args: Any) -> None:
+        if self.background is None:
+            function(*args)  # nowhere else to run it
+        else:
+            self.background.submit(self._quietly, function, *args)
+
+    def _quietly(self, function: Callable[..., object], *args: Any) -> None:
+        try:
+            function(*args)
+        except Exception:
+            self._log_store_error()  # nobody waits for it: a line, no 503
 
     def _start_pool(self) -> None:
         assert self.slots is not None

@@ -41,7 +41,15 @@ from typing import NamedTuple
 from .memory import MemoryStore
 from .store import Reservation, ThrottleStore
 
-__all__ = ["MemoryStore", "Reservation", "Throttle", "ThrottleStore", "Ticket", "Verdict"]
+__all__ = [
+    "MemoryStore",
+    "Reservation",
+    "StoreLookup",
+    "Throttle",
+    "ThrottleStore",
+    "Ticket",
+    "Verdict",
+]
 
 #: How long a successful login exempts its address from the user's limit.
 TRUSTED_FOR = 24 * 3600.0
@@ -104,6 +112,14 @@ class Ticket(NamedTuple):
     bucket: int
     keys: tuple[tuple[str, int, str], ...]  # (store key, limit, "client" | "user")
     counts: tuple[Sequence[int], ...]
+
+
+class StoreLookup(Exception):
+    """Deciding needs a store lookup (I/O), and the caller asked for none.
+
+    Raised by :meth:`Throttle.check_user` and :meth:`Throttle.granted`
+    without ``ask_store``: an event loop then decides again in a thread.
+    """
 
 
 class Throttle:
@@ -202,34 +218,50 @@ class Throttle:
         wait = self._peek(client_key(client), self.per_client)
         return Verdict(wait, "client") if wait else None
 
-    def check_user(self, client: str, username: str) -> Verdict | None:
+    def check_user(self, client: str, username: str, ask_store: bool = True) -> Verdict | None:
         """Return a :class:`Verdict` if ``username`` is blocked for ``client``, else ``None``.
 
         An address where the user logged in during the last 24 hours is
         exempt: an attacker cannot lock a user out of where they work.
+        Whether it is may take a store lookup (I/O); without ``ask_store``
+        that raises :class:`StoreLookup` instead.
         """
         if not self.per_user or self._idle():
             return None
         wait = self._peek(user_key(username), self.per_user)
-        if wait and not self.trusts(client, username, ask_store=True):
+        if wait and not self.trusts(client, username, ask_store=ask_store):
+            if not ask_store:
+                raise StoreLookup
             return Verdict(wait, "user")
         return None
 
-    def granted(self, client: str, username: str) -> Verdict | None:
+    def granted(
+        self,
+        client: str,
+        username: str,
+        ask_store: bool = True,
+        later: Callable[..., object] | None = None,
+    ) -> Verdict | None:
         """A login the cache vouched for: its :class:`Verdict` if blocked, else trust it.
 
         The request path of every logged-in request: with no failures
         anywhere (as the store knows without I/O) and a pair whose trust is
-        fresh, it is one clock read and two dict lookups.
+        fresh, it is one clock read and two dict lookups. ``ask_store`` as
+        for :meth:`check_user`; the hourly refresh of the pair's trust in the
+        store is handed to ``later(function, *args)`` if given (an event
+        loop's background thread), else done here.
         """
         if not self._idle():
             verdict = self.check_client(client)
             if verdict is None and not self.trusts(client, username):
-                verdict = self.check_user(client, username)
+                verdict = self.check_user(client, username, ask_store=ask_store)
             if verdict is not None:
                 return verdict
         if self.per_user and self._refresh.get((client, username), 0.0) <= self.clock():
-            self.success(client, username)
+            if later is None:
+                self.success(client, username)
+            else:
+                later(self.success, client, username)
         return None
 
     def trusts(self, client: str, username: str, *, ask_store: bool = False) -> bool:

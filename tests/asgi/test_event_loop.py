@@ -229,3 +229,61 @@ def _priority() -> int:
     import os
 
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+# -- the throttle store is never waited for on the loop ----------------------------
+
+
+class ThreadNoting(MemoryStore):
+    """The in-process store, noting the thread of every call that may be I/O elsewhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
+
+    def trust(self, key: str, until: float) -> None:
+        self.calls.append(("trust", threading.current_thread().name))
+        super().trust(key, until)
+
+    def trusted(self, key: str, now: float) -> bool:
+        self.calls.append(("trusted", threading.current_thread().name))
+        return super().trusted(key, now)
+
+
+def login(app: BasicAuth, username: str, password: str, client: str) -> Any:
+    headers = [("Authorization", basic(username, password))]
+    return request(app, scope_for("/", headers=headers, client=(client, 50000)))
+
+
+def test_the_hourly_trust_refresh_of_a_cached_login_leaves_the_loop() -> None:
+    store, clock = ThreadNoting(), Clock()
+    app = BasicAuth(Recorder(), SlowUsers(), throttle=Throttle(store=store, clock=clock))
+
+    async def scenario() -> None:
+        assert (await login(app, "alice", "pw", "192.0.2.1")).status == 200
+        store.calls.clear()
+        clock.now += 3601  # the pair's trust in the store is due for a refresh
+        assert (await login(app, "alice", "pw", "192.0.2.1")).status == 200  # cached
+        await until(lambda: bool(store.calls))
+
+    run(scenario())
+    assert [kind for kind, _ in store.calls] == ["trust"]
+    assert store.calls[0][1].startswith("basicauth-asgi")
+
+
+def test_is_this_address_trusted_for_a_blocked_user_is_asked_off_the_loop() -> None:
+    store = ThreadNoting()
+    app = BasicAuth(Recorder(), SlowUsers(), throttle=Throttle(per_user=2, store=store))
+    # Another process saw carol log in from 192.0.2.50 (a shared store's trust).
+    Throttle(store=store).success("192.0.2.50", "carol")
+
+    async def scenario() -> None:
+        for n in range(2):  # a spray blocks carol (from elsewhere)
+            assert (await login(app, "carol", f"guess{n}", f"198.51.100.{n}")).status == 401
+        assert (await login(app, "carol", "guess", "198.51.100.9")).status == 429
+        store.calls.clear()
+        assert (await login(app, "carol", "pw", "192.0.2.50")).status == 200  # exempt there
+
+    run(scenario())
+    assert ("trusted", "MainThread") not in store.calls
+    assert store.calls and all(name.startswith("basicauth-asgi") for _, name in store.calls)

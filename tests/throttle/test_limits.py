@@ -8,6 +8,7 @@ import pytest
 from helpers import CLIENT, Clock, Recorder, auth, make
 
 from basicauth_wsgi.throttle import (
+    StoreLookup,
     Throttle,
     client_key,
 )
@@ -180,3 +181,37 @@ def test_a_later_login_renews_the_exemption(inner: Recorder) -> None:
     clock.now += 18 * 3600  # 30 h after the first login, 18 h after the second
     attack_admin(app)
     app.get("/", headers=auth(), extra_environ=at(HOME), status=200)
+
+
+# -- without store I/O (an event loop) ---------------------------------------------
+
+
+def test_without_asking_the_store_a_blocked_user_is_a_lookup_to_make_elsewhere() -> None:
+    clock = Clock(T0)
+    throttle = Throttle(per_client=20, per_user=2, clock=clock)
+    Throttle(store=throttle.store, clock=clock).success(HOME, "admin")  # another process
+    for n in range(2):
+        throttle.failure(f"203.0.113.{n}", "admin")
+    with pytest.raises(StoreLookup):
+        throttle.check_user(HOME, "admin", ask_store=False)
+    with pytest.raises(StoreLookup):
+        throttle.granted(HOME, "admin", ask_store=False)
+    assert throttle.check_user(HOME, "admin") is None  # asked: trusted there
+    with pytest.raises(StoreLookup):  # the store might trust this one too
+        throttle.check_user(OTHER, "admin", ask_store=False)
+    verdict = throttle.check_user(OTHER, "admin")
+    assert verdict is not None and verdict.limit == "user"
+    throttle.success(HOME, "admin")  # now this process knows: no lookup needed
+    assert throttle.check_user(HOME, "admin", ask_store=False) is None
+
+
+def test_a_cached_logins_trust_refresh_can_be_handed_on() -> None:
+    clock = Clock(T0)
+    throttle = Throttle(clock=clock)
+    throttle.success(HOME, "admin")
+    handed: list[tuple[object, ...]] = []
+    assert throttle.granted(HOME, "admin", later=lambda *call: handed.append(call)) is None
+    assert handed == []  # fresh: nothing to refresh
+    clock.now += 3601
+    assert throttle.granted(HOME, "admin", later=lambda *call: handed.append(call)) is None
+    assert handed == [(throttle.success, HOME, "admin")]
