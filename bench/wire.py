@@ -39,21 +39,21 @@ def cpu_seconds(pid: int) -> float:
 
 
 def hashing_cpu_seconds(pid: int) -> float:
-    """CPU seconds of process ``pid``'s threads that run at a lowered priority.
+    """CPU seconds of process ``pid``'s threads that run at a lower priority than it.
 
     In ``serve`` those are the password-hashing threads (the core lowers
     their priority as they start, and they only ever hash), so this splits
     the process's CPU exactly between hashing and serving.
     """
-    total = 0
+    tasks = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:  # the thread ended meanwhile
             continue
-        if int(fields[16]) > 0:  # nice
-            total += int(fields[11]) + int(fields[12])
-    return total / TICKS
+        tasks[task.name] = (int(fields[16]), int(fields[11]) + int(fields[12]))  # nice, ticks
+    main = tasks[str(pid)][0]
+    return sum(ticks for nice, ticks in tasks.values() if nice > main) / TICKS
 
 
 def stop_process(proc: subprocess.Popen[Any]) -> None:
