@@ -467,7 +467,7 @@ class Gate:
             trusted = False
             if throttle is not None:
                 # Before the password is checked: a blocked key costs no CPU.
-                verdict = throttle.check_user(client, username, io)
+                verdict = throttle.check_user(client, username, io, password)
                 if verdict is not None:
                     return self._blocked(verdict)
                 trusted = throttle.trusts(client, username)
@@ -564,14 +564,19 @@ class Gate:
         if pending.counted:
             try:
                 return self._counted(
-                    client, username or None, pending.method, pending.path, pending.reason
+                    client,
+                    username or None,
+                    pending.method,
+                    pending.path,
+                    pending.reason,
+                    pending.header,
                 )
             except Exception:
                 return self._store_failed()
         ticket: Ticket | None = None
         if throttle is not None:
             try:
-                reserved = throttle.reserve(client, username)
+                reserved = throttle.reserve(client, username, pending.password, pending.header)
             except Exception:
                 return self._store_failed()
             if reserved.__class__ is Verdict:
@@ -672,11 +677,12 @@ class Gate:
         method: str,
         path: str,
         reason: str | None = None,
+        header: str | None = None,
     ) -> Refusal:
         """A failure known without a password check (cached, or a malformed header)."""
         blocked: tuple[Verdict, ...] = ()
         if self.throttle is not None:
-            reserved = self.throttle.reserve(client, username)
+            reserved = self.throttle.reserve(client, username, None, header)
             if reserved.__class__ is Verdict:
                 return self._blocked(reserved)
             blocked = self._settle(reserved, False)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 from .grammar import is_username, normalize
 
 __all__ = [
+    "BackendUnavailable",
     "CallableVerifier",
     "Capabilities",
     "HashedUsers",
@@ -31,6 +32,21 @@ __all__ = [
 ]
 
 logger = logging.getLogger("basicauth_wsgi")
+
+
+class BackendUnavailable(Exception):
+    """The verifier's backend cannot answer now: an LDAP server down or slow, a database away.
+
+    Raised by ``verify`` (SPEC §4). The request gets a negotiated 503 with
+    ``Retry-After`` (``retry_after`` seconds); it is not a failure (the
+    throttle counts nothing), nothing is cached, and it is never a pass. The
+    middleware logs it at most once a minute, with this message, so the
+    message must not carry a password.
+    """
+
+    def __init__(self, message: str = "the user store is unavailable", retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
 
 
 @runtime_checkable

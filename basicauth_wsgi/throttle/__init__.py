@@ -218,8 +218,13 @@ class Throttle:
         wait = self._peek(client_key(client), self.per_client)
         return Verdict(wait, "client") if wait else None
 
-    def check_user(self, client: str, username: str, ask_store: bool = True) -> Verdict | None:
+    def check_user(
+        self, client: str, username: str, ask_store: bool = True, password: str | None = None
+    ) -> Verdict | None:
         """Return a :class:`Verdict` if ``username`` is blocked for ``client``, else ``None``.
+
+        ``password`` is the password about to be checked (for limits that
+        count by password; never stored as such).
 
         An address where the user logged in during the last 24 hours is
         exempt: an attacker cannot lock a user out of where they work.
@@ -277,8 +282,18 @@ class Throttle:
             return True
         return ask_store and self.store.trusted(self._trust_key(client, username), self.clock())
 
-    def reserve(self, client: str, username: str | None) -> Ticket | Verdict:
+    def reserve(
+        self,
+        client: str,
+        username: str | None,
+        password: str | None = None,
+        header: str | None = None,
+    ) -> Ticket | Verdict:
         """Count an attempt before its password is checked; a :class:`Verdict` if blocked.
+
+        ``password`` is the password to be checked (``None`` for a failure
+        known without a check); ``header`` the ``Authorization`` value it
+        came in (to recognise a client repeating itself). Neither is stored.
 
         A blocked attempt counts nothing. Settle the ticket with
         :meth:`settle` once the password is checked.
