@@ -40,9 +40,9 @@ from .header import build_challenge, split_credentials
 from .options import check_keywords
 from .paths import PathList, path_readings, quote_path
 from .responses import ErrorPage
-from .rules import Groups, Rule, as_groups
+from .rules import Groups, Rule, as_groups, principal_groups
 from .throttle import StoreLookup, Throttle, Ticket, Verdict
-from .verifiers import as_verifier, capabilities
+from .verifiers import BackendUnavailable, as_verifier, capabilities
 
 __all__ = ["PUBLIC", "Gate", "Grant", "Pending", "Refusal"]
 
@@ -270,7 +270,8 @@ class Gate:
                 raise TypeError(f"rules must be a list of Rule, got {rule!r}")
         self.groups = None if groups is None else as_groups(groups)
         named = sorted({g for rule in self.rules for g in rule.groups})
-        if named and self.groups is None:
+        self._principal_groups = self.groups is None and caps.provides_groups
+        if named and self.groups is None and not caps.provides_groups:
             raise ValueError(f"rules name groups {named} but no groups were given")
         missing = [g for g in named if self.groups is not None and g not in self.groups]
         if missing:
@@ -305,6 +306,7 @@ class Gate:
         self.background: Executor | None = None
         self._clock = clock
         self._store_error_logged = -1e9
+        self._backend_logged = -1e9
         # Checks running now, by cache ticket: at most one per credentials.
         self._flights: dict[object, threading.Event] = {}
         self._flights_lock = threading.Lock()
@@ -326,6 +328,9 @@ class Gate:
         )
         self._page_503 = ErrorPage(
             503, "unavailable", "The server is too busy to check passwords; try again shortly."
+        )
+        self._page_unavailable = ErrorPage(
+            503, "unavailable", "The server cannot check credentials right now; try again shortly."
         )
         self._missing = Refusal(401, self.page_401, (), "missing")
         #: What :meth:`begin` answers every request without credentials when
@@ -445,11 +450,14 @@ class Gate:
             if hit is not None and hit.principal is not None:
                 # The request path of a logged-in user.
                 if throttle is not None:
-                    verdict = throttle.granted(
-                        client, hit.username, io, None if io else self._later
-                    )
+                    verdict = throttle.granted(client, hit.username, io)
                     if verdict is not None:
                         return self._blocked(verdict)
+                    if throttle.refresh_due(client, hit.username):
+                        if io:
+                            throttle.success(client, hit.username)
+                        else:
+                            self._later(throttle.success, client, hit.username)
                 return self._grant(hit, client, method, path) if self.rules else hit
             if throttle is not None:
                 verdict = throttle.check_client(client)
@@ -584,6 +592,10 @@ class Gate:
             ticket = reserved  # type: ignore[assignment]
         try:
             result = self._hash(pending)
+        except BackendUnavailable as exc:
+            if ticket is not None:
+                self._settle(ticket, None)
+            return self._unavailable(exc)
         except Exception:
             self.logger.exception(
                 "verifier raised: user=%r client=%s path=%s",
@@ -630,7 +642,7 @@ class Gate:
         return False
 
     def _grant(self, hit: CachedResult, client: str, method: str, path: str) -> Decision:
-        if self.rules and not self._authorized(hit.username, method, path):
+        if self.rules and not self._authorized(hit, method, path):
             self._log(
                 "authorization refused: user=%r client=%s method=%s path=%s",
                 hit.username,
@@ -641,18 +653,22 @@ class Gate:
             return Refusal(403, self._page_403, (), "forbidden")
         return hit
 
-    def _authorized(self, username: str, method: str, path: str) -> bool:
+    def _authorized(self, hit: CachedResult, method: str, path: str) -> bool:
         """The first rule matching the path and method decides; no match allows.
 
         As for ``exclude``, every reading of the path must allow it.
         """
+        username = hit.username
+        groups = self.groups
+        if self._principal_groups:
+            groups = principal_groups(username, hit.principal)
         # Frameworks upper-case the method before dispatching (werkzeug and
         # Django do), so "delete" must meet a DELETE rule.
         method = (method or "GET").upper()
         for reading in path_readings(path):
             for rule in self.rules:
                 if rule.matches(reading, method):
-                    if not rule.allows(username, self.groups):
+                    if not rule.allows(username, groups):
                         return False
                     break
         return True
@@ -721,6 +737,18 @@ class Gate:
             self._page_429,
             (("Retry-After", str(verdict.retry_after)),),
             f"{verdict.limit}_limit",
+        )
+
+    def _unavailable(self, exc: BackendUnavailable) -> Refusal:
+        now = self._clock()
+        if now - self._backend_logged >= 60:
+            self._backend_logged = now
+            self.logger.error("user store unavailable: %s; answering 503", exc)
+        return Refusal(
+            503,
+            self._page_unavailable,
+            (("Retry-After", str(exc.retry_after)),),
+            "unavailable",
         )
 
     def _store_failed(self) -> Refusal:

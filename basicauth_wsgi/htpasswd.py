@@ -344,6 +344,15 @@ class HtpasswdFile(_FileBacked[HashedUsers]):
         """Return whether ``username`` is in the file (for the failure log only)."""
         return self._file.value.has_user(username)
 
+    def check_kind(self, username: str) -> str:
+        """The scheme of ``username``'s hash (the slowest in the file for an unknown user)."""
+        return self._file.value.check_kind(username)
+
+    @property
+    def releases_gil(self) -> bool:
+        """Whether every hash in the file, as loaded now, is checked without the GIL."""
+        return self._file.value.releases_gil
+
     def __len__(self) -> int:
         return len(self._file.value)
 

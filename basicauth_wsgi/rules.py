@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 from .grammar import is_token, normalize
 from .paths import PathList
 
-__all__ = ["Groups", "Rule", "as_groups"]
+__all__ = ["Groups", "Rule", "as_groups", "principal_groups"]
 
 
 @runtime_checkable
@@ -55,6 +55,32 @@ class _StaticGroups:
 
     def __repr__(self) -> str:
         return f"<groups {sorted(self._groups)}>"
+
+
+class _Memberships:
+    """One user's groups, as a :class:`Groups` (from a principal that carries them)."""
+
+    __slots__ = ("_groups", "_username")
+
+    def __init__(self, username: str, groups: frozenset[str]) -> None:
+        self._username = username
+        self._groups = groups
+
+    def members(self, group: str) -> frozenset[str]:
+        return frozenset((self._username,)) if group in self._groups else frozenset()
+
+    def __contains__(self, group: object) -> bool:
+        return group in self._groups
+
+
+def principal_groups(username: str, principal: object) -> Groups:
+    """The groups ``principal`` carries (its ``groups`` attribute), as a :class:`Groups`.
+
+    For verifiers that declare ``provides_groups`` (a directory): the
+    memberships come with the login and are cached with it.
+    """
+    found = getattr(principal, "groups", None) or ()
+    return _Memberships(username, frozenset(g for g in found if isinstance(g, str)))
 
 
 def as_groups(groups: object) -> Groups:

@@ -75,18 +75,38 @@ class Verifier(Protocol):
         The store holds its passwords in clear in memory anyway, so verified
         ``Authorization`` values may be remembered by value (a dict lookup)
         instead of by a keyed hash.
+    ``provides_groups: bool`` (default ``False``)
+        The principals it returns carry ``groups`` (an iterable of group
+        names), which ``rules`` use when ``BasicAuth`` is given no
+        ``groups`` (a directory's memberships, cached with the login).
+    ``check_kind(username) -> str`` (default: absent)
+        The kind of check a password of ``username`` costs (a hash scheme
+        such as ``"bcrypt"``, or ``"ldap"``): for metrics, and for where the
+        check runs (see ``releases_gil``).
+    ``releases_gil: bool`` (default ``False``)
+        Its checks spend their time outside the interpreter lock (a C hash
+        such as bcrypt): they may run in low-priority threads. A check in
+        pure Python must not, since a low-priority thread holding the lock
+        stalls every other thread.
     """
 
     def verify(self, username: str, password: str) -> object: ...
 
 
 class Capabilities(NamedTuple):
-    """A verifier's optional capabilities, read once (see :class:`Verifier`)."""
+    """A verifier's optional capabilities, read once (see :class:`Verifier`).
+
+    ``releases_gil`` is read as a function because a reloaded file may
+    change it (its hashes change).
+    """
 
     has_user: Callable[[str], bool] | None
     generation: Callable[[], object] | None
     cache_by_default: bool
     secrets_in_memory: bool
+    provides_groups: bool
+    check_kind: Callable[[str], str]
+    releases_gil: Callable[[], bool]
 
 
 def capabilities(verifier: Verifier) -> Capabilities:
@@ -105,12 +125,33 @@ def capabilities(verifier: Verifier) -> Capabilities:
             return verifier.generation  # type: ignore[attr-defined]
 
     flags = {}
-    for name in ("cache_by_default", "secrets_in_memory"):
+    for name in ("cache_by_default", "secrets_in_memory", "provides_groups", "releases_gil"):
         value = getattr(verifier, name, False)
         if not isinstance(value, bool):
             raise TypeError(f"{verifier!r}.{name} must be True or False, got {value!r}")
         flags[name] = value
-    return Capabilities(has_user, generation, **flags)
+    check_kind = getattr(verifier, "check_kind", None)
+    if check_kind is None:
+        fixed = "callable" if isinstance(verifier, CallableVerifier) else "custom"
+
+        def check_kind(username: str) -> str:
+            return fixed
+
+    elif not callable(check_kind):
+        raise TypeError(f"{verifier!r}.check_kind must be a method")
+
+    def releases_gil() -> bool:
+        return getattr(verifier, "releases_gil", False) is True
+
+    return Capabilities(
+        has_user,
+        generation,
+        flags["cache_by_default"],
+        flags["secrets_in_memory"],
+        flags["provides_groups"],
+        check_kind,
+        releases_gil,
+    )
 
 
 class PlainUsers:
@@ -168,6 +209,10 @@ class PlainUsers:
         """Return whether ``username`` exists (for the failure log only)."""
         return username in self._users
 
+    def check_kind(self, username: str) -> str:
+        """Every check is a comparison of plaintext."""
+        return "plain"
+
     def __len__(self) -> int:
         return len(self._users)
 
@@ -198,7 +243,7 @@ class HashedUsers:
     its raw bytes): at most two rounds, whoever the user is.
     """
 
-    __slots__ = ("_kind", "_pads", "_users", "source")
+    __slots__ = ("_kind", "_pads", "_users", "releases_gil", "source")
 
     #: Checking a hash is slow: BasicAuth caches results by default.
     cache_by_default = True
@@ -229,7 +274,17 @@ class HashedUsers:
         return self
 
     def _load(self, entries: Iterable[tuple[str, str, str]], source: str) -> None:
-        self._users, self._pads, self._kind = _load_hashes(entries, source)
+        self._users, self._pads, self._kind, schemes = _load_hashes(entries, source)
+        from .hashes.registry import BY_NAME
+
+        #: Every hash it holds is checked outside the interpreter lock.
+        self.releases_gil = all(BY_NAME[scheme].releases_gil for scheme in schemes)
+
+    def check_kind(self, username: str) -> str:
+        """The scheme of ``username``'s hash; for an unknown user, of the slowest in the store."""
+        from .hashes import identify
+
+        return identify(self._users.get(username) or self._pads[0]).scheme
 
     def verify(self, username: str, password: str) -> str | None:
         """Return ``username`` if ``password`` matches its hash, else ``None``."""
@@ -274,13 +329,14 @@ _MAX_PADS = 8
 
 def _load_hashes(
     entries: Iterable[tuple[str, str, str]], source: str
-) -> tuple[dict[str, str], tuple[str, ...], dict[str, int] | None]:
-    """Check every hash; return username (NFC) -> hash, the pad hashes, and who is which.
+) -> tuple[dict[str, str], tuple[str, ...], dict[str, int] | None, frozenset[str]]:
+    """Check every hash; return username (NFC) -> hash, the pad hashes, who is which, the schemes.
 
     The pads are one dummy hash (a random password) per kind of hash in the
     store, slowest first; the third value maps each user of a padded kind
     to its index among the pads (``None`` for a store of one kind, where
-    every user is of kind 0). Weak hashes are logged once per weakness.
+    every user is of kind 0); the fourth names every scheme checked (the
+    pads' included). Weak hashes are logged once per weakness.
     """
     from .hashes import dummy_hash, hash_password, identify
 
@@ -322,7 +378,8 @@ def _load_hashes(
             shown,
         )
     if not work:
-        return users, (hash_password(secrets.token_urlsafe(16)),), None
+        pad = hash_password(secrets.token_urlsafe(16))
+        return users, (pad,), None, frozenset({identify(pad).scheme})
     slowest = max(work.values())
     kinds = sorted(
         (k for k, w in work.items() if w >= slowest * _NEGLIGIBLE), key=lambda k: -work[k]
@@ -337,10 +394,11 @@ def _load_hashes(
         )
         kinds = kinds[:_MAX_PADS]
     pads = tuple(dummy_hash(sample[k]) for k in kinds)
+    schemes = frozenset(scheme for scheme, _ in work)
     if len(work) == 1:
-        return users, pads, None
+        return users, pads, None, schemes
     index = {k: i for i, k in enumerate(kinds)}
-    return users, pads, {u: index[k] for u, k in kind_of.items() if k in index}
+    return users, pads, {u: index[k] for u, k in kind_of.items() if k in index}, schemes
 
 
 class CallableVerifier:

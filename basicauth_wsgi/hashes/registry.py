@@ -88,6 +88,9 @@ class Format:
     dummy: Callable[[_Match], str]  # a random password's hash, same cost
     hasher: Callable[[bytes], str] | None  # None: verified, never written
     extra: str | None = None  # pip extra needed; also the module it installs
+    #: Its check runs outside the interpreter lock (C code that releases it):
+    #: it may run in a low-priority thread without stalling other threads.
+    releases_gil: bool = False
 
 
 def _zero(match: _Match) -> int:
@@ -201,6 +204,7 @@ FORMATS: Final[tuple[Format, ...]] = (
         dummy=bcrypt.dummy,
         hasher=bcrypt.new,
         extra="bcrypt",
+        releases_gil=True,  # pyca/bcrypt hashes with the lock released
     ),
     _sha_crypt(crypt.SHA512_CRYPT, _SHA512_CRYPT_ROUND),
     _sha_crypt(crypt.SHA256_CRYPT, _SHA256_CRYPT_ROUND),
@@ -241,6 +245,7 @@ FORMATS: Final[tuple[Format, ...]] = (
         check=werkzeug.pbkdf2_check,
         dummy=werkzeug.pbkdf2_dummy,
         hasher=werkzeug.pbkdf2_new,
+        releases_gil=True,  # hashlib.pbkdf2_hmac releases the lock
     ),
     Format(
         scheme="scrypt",
@@ -253,6 +258,7 @@ FORMATS: Final[tuple[Format, ...]] = (
         check=werkzeug.scrypt_check,
         dummy=werkzeug.scrypt_dummy,
         hasher=werkzeug.scrypt_new,
+        releases_gil=True,  # hashlib.scrypt releases the lock
     ),
     Format(
         scheme="argon2id",
@@ -266,6 +272,7 @@ FORMATS: Final[tuple[Format, ...]] = (
         dummy=argon2.dummy,
         hasher=argon2.new,
         extra="argon2",
+        releases_gil=True,  # argon2-cffi's C call releases the lock
     ),
     Format(
         scheme="plain",
@@ -298,6 +305,8 @@ def _by_tag(formats: tuple[Format, ...]) -> dict[str, Format]:
 BY_TAG: Final = _by_tag(FORMATS)
 #: Scheme names ``hash_password`` accepts, and the names ``identify`` reports.
 SCHEMES: Final[tuple[str, ...]] = tuple(fmt.scheme for fmt in FORMATS)
+#: Every format by its scheme name.
+BY_NAME: Final = {fmt.scheme: fmt for fmt in FORMATS}
 #: The formats ``hash_password`` writes, by scheme name.
 BY_SCHEME: Final = {fmt.scheme: fmt for fmt in FORMATS if fmt.hasher is not None}
 

@@ -39,11 +39,12 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from .memory import MemoryStore
-from .store import Reservation, ThrottleStore
+from .store import Guarded, Reservation, StoreFailure, ThrottleStore
 
 __all__ = [
     "MemoryStore",
     "Reservation",
+    "StoreFailure",
     "StoreLookup",
     "Throttle",
     "ThrottleStore",
@@ -172,12 +173,15 @@ class Throttle:
         self.per_client = per_client
         self.per_user = per_user
         self.window = float(window)
+        #: The store as given; the throttle calls it through :class:`Guarded`
+        #: unless it is the built-in one, whose exceptions would be bugs.
         self.store: ThrottleStore = store
+        self._store: ThrottleStore = store if type(store) is MemoryStore else Guarded(store)
         self.clock = clock
         self._slot = self.window / SLOTS
         # "No key has failed, as far as this process knows": the normal state,
         # answered without a lookup (and without I/O for a shared store).
-        self._idle: Callable[[], bool] = store.idle
+        self._idle: Callable[[], bool] = self._store.idle
         # (client, username) -> when to next refresh its trust in the store:
         # pairs this process has seen log in, trusted without asking the store.
         self._refresh: dict[tuple[str, str], float] = {}
@@ -206,7 +210,7 @@ class Throttle:
     def _peek(self, key: str, limit: int) -> int:
         now = self.clock()
         bucket = int(now // self._slot)
-        counts = self.store.peek(key, bucket, SPAN)
+        counts = self._store.peek(key, bucket, SPAN)
         return self._wait(counts, limit, bucket, now) if counts else 0
 
     # -- the request path --------------------------------------------------
@@ -240,34 +244,23 @@ class Throttle:
             return Verdict(wait, "user")
         return None
 
-    def granted(
-        self,
-        client: str,
-        username: str,
-        ask_store: bool = True,
-        later: Callable[..., object] | None = None,
-    ) -> Verdict | None:
-        """A login the cache vouched for: its :class:`Verdict` if blocked, else trust it.
+    def granted(self, client: str, username: str, ask_store: bool = True) -> Verdict | None:
+        """A login the cache vouched for: its :class:`Verdict` if blocked, else ``None``.
 
         The request path of every logged-in request: with no failures
-        anywhere (as the store knows without I/O) and a pair whose trust is
-        fresh, it is one clock read and two dict lookups. ``ask_store`` as
-        for :meth:`check_user`; the hourly refresh of the pair's trust in the
-        store is handed to ``later(function, *args)`` if given (an event
-        loop's background thread), else done here.
+        anywhere (as the store knows without I/O) it is one call. ``ask_store``
+        as for :meth:`check_user`. Writes nothing: see :meth:`refresh_due`.
         """
-        if not self._idle():
-            verdict = self.check_client(client)
-            if verdict is None and not self.trusts(client, username):
-                verdict = self.check_user(client, username, ask_store=ask_store)
-            if verdict is not None:
-                return verdict
-        if self.per_user and self._refresh.get((client, username), 0.0) <= self.clock():
-            if later is None:
-                self.success(client, username)
-            else:
-                later(self.success, client, username)
-        return None
+        if self._idle():
+            return None
+        verdict = self.check_client(client)
+        if verdict is None and not self.trusts(client, username):
+            verdict = self.check_user(client, username, ask_store=ask_store)
+        return verdict
+
+    def refresh_due(self, client: str, username: str) -> bool:
+        """Whether the pair's trust is due to be written again (:meth:`success`; once an hour)."""
+        return bool(self.per_user) and self._refresh.get((client, username), 0.0) <= self.clock()
 
     def trusts(self, client: str, username: str, *, ask_store: bool = False) -> bool:
         """Return whether ``client`` logged in as ``username`` within the last 24 hours.
@@ -280,7 +273,7 @@ class Throttle:
         # refresh it planned) less than TRUSTED_FOR ago.
         if refresh is not None and refresh - 3600 + TRUSTED_FOR > self.clock():
             return True
-        return ask_store and self.store.trusted(self._trust_key(client, username), self.clock())
+        return ask_store and self._store.trusted(self._trust_key(client, username), self.clock())
 
     def reserve(
         self,
@@ -309,12 +302,12 @@ class Throttle:
             return Ticket(client, username, bucket, (), ())
         exempt = username is not None and self.trusts(client, username)
         limits = [(key, 0 if kind == "user" and exempt else limit) for key, limit, kind in keys]
-        result = self.store.reserve(limits, bucket, SPAN)
+        result = self._store.reserve(limits, bucket, SPAN)
         if result.blocked is not None and keys[result.blocked][2] == "user" and not exempt:
             assert username is not None
             if self.trusts(client, username, ask_store=True):
                 limits = [(key, 0 if kind == "user" else limit) for key, limit, kind in keys]
-                result = self.store.reserve(limits, bucket, SPAN)
+                result = self._store.reserve(limits, bucket, SPAN)
         if result.blocked is not None:
             _, limit, kind = keys[result.blocked]
             wait = self._wait(result.counts[0], limit, bucket, now)
@@ -332,7 +325,7 @@ class Throttle:
         if ok:
             trust = self._due_trust(ticket.client, ticket.username)
             if ticket.keys or trust is not None:
-                self.store.release(
+                self._store.release(
                     [key for key, _, _ in ticket.keys],
                     ticket.bucket,
                     SPAN,
@@ -350,7 +343,7 @@ class Throttle:
     def cancel(self, ticket: Ticket) -> None:
         """Take back a reserved attempt that was neither a success nor a failure."""
         if ticket.keys:
-            self.store.release([key for key, _, _ in ticket.keys], ticket.bucket, SPAN, None, 0.0)
+            self._store.release([key for key, _, _ in ticket.keys], ticket.bucket, SPAN, None, 0.0)
 
     def success(self, client: str, username: str) -> None:
         """Remember that ``client`` logged in as ``username`` (exempt from the user limit).
@@ -360,7 +353,7 @@ class Throttle:
         """
         trust = self._due_trust(client, username)
         if trust is not None:
-            self.store.trust(trust, self.clock() + TRUSTED_FOR)
+            self._store.trust(trust, self.clock() + TRUSTED_FOR)
 
     def failure(self, client: str, username: str | None) -> tuple[Verdict, ...]:
         """Count a failure whatever the limits; return the verdicts of the keys it blocked."""
@@ -370,7 +363,7 @@ class Throttle:
         if self.per_user and username is not None:
             keys.append((user_key(username), self.per_user, "user"))
         bucket = int(self.clock() // self._slot)
-        counts = self.store.reserve([(key, 0) for key, _, _ in keys], bucket, SPAN).counts
+        counts = self._store.reserve([(key, 0) for key, _, _ in keys], bucket, SPAN).counts
         return self.settle(Ticket(client, username, bucket, tuple(keys), counts), False)
 
     def _due_trust(self, client: str, username: str | None) -> str | None:

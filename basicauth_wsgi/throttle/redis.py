@@ -70,7 +70,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .memory import MemoryStore
-from .store import Reservation
+from .store import Reservation, StoreFailure
 
 if TYPE_CHECKING:
     import redis as redis_module
@@ -211,8 +211,13 @@ return out
 """
 
 
-class StoreUnavailable(RuntimeError):
-    """Redis did not answer in time and the store's ``on_error`` is ``"closed"``."""
+class StoreUnavailable(StoreFailure):
+    """Redis did not answer in time and the store's ``on_error`` is ``"closed"``.
+
+    The outage's start and end are logged by the store, once each.
+    """
+
+    logged = True
 
 
 def _redis() -> Any:

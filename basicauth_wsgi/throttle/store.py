@@ -13,19 +13,33 @@ in-process one:
 - an uncached check costs at most two calls: reserve, then release on
   success (nothing more on failure).
 
-Policy for a store that raises: the throttle does not catch it; the core
-answers that request ``503`` with ``Retry-After: 1`` and logs the error, so a
-broken store never lets a request through unchecked and never gives a
-traceback 500. A store with its own outage policy (RedisStore's
-``on_error``) handles errors before they get here.
+Policy for a store that raises: :class:`~basicauth_wsgi.Throttle` calls a
+store other than its own :class:`~basicauth_wsgi.throttle.MemoryStore`
+through :class:`Guarded`, which turns any exception into
+:class:`StoreFailure`; the core answers that request ``503`` with
+``Retry-After`` and logs the error, so a broken store never lets a request
+through unchecked and never gives a traceback 500 (a bug in the library
+itself still does). A store with its own outage policy (RedisStore's
+``on_error``) handles errors before they get here, and raises a
+:class:`StoreFailure` of its own when it refuses to answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["Reservation", "ThrottleStore"]
+__all__ = ["Guarded", "Reservation", "StoreFailure", "ThrottleStore"]
+
+
+class StoreFailure(Exception):
+    """The throttle store could not answer; the request cannot be decided (a 503).
+
+    ``logged`` says whether the store already logged the outage (as
+    RedisStore logs its start and end once); otherwise the core logs it.
+    """
+
+    logged = False
 
 
 class Reservation(NamedTuple):
@@ -97,3 +111,46 @@ class ThrottleStore(Protocol):
     def trusted(self, key: str, now: float) -> bool:
         """Return whether ``key`` is trusted at time ``now`` (may do I/O: called rarely)."""
         ...
+
+
+R = TypeVar("R")
+
+
+def _guard(method: Callable[..., R]) -> Callable[..., R]:
+    name = method.__name__
+
+    def call(self: Guarded, *args: Any) -> R:
+        try:
+            result: R = getattr(self.store, name)(*args)
+        except StoreFailure:
+            raise
+        except Exception as exc:
+            raise StoreFailure(f"throttle store {self.store!r}: {name} failed: {exc!r}") from exc
+        return result
+
+    call.__name__ = name
+    call.__doc__ = method.__doc__
+    return call
+
+
+class Guarded:
+    """A store whose every exception becomes :class:`StoreFailure`: the one outage wrapper.
+
+    So the core can tell a store that failed (503) from a bug of its own
+    (500 with a traceback), whatever the store raises.
+    """
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: ThrottleStore) -> None:
+        self.store = store
+
+    idle = _guard(ThrottleStore.idle)
+    peek = _guard(ThrottleStore.peek)
+    reserve = _guard(ThrottleStore.reserve)
+    release = _guard(ThrottleStore.release)
+    trust = _guard(ThrottleStore.trust)
+    trusted = _guard(ThrottleStore.trusted)
+
+    def __repr__(self) -> str:
+        return f"<Guarded {self.store!r}>"

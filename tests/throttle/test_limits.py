@@ -205,13 +205,14 @@ def test_without_asking_the_store_a_blocked_user_is_a_lookup_to_make_elsewhere()
     assert throttle.check_user(HOME, "admin", ask_store=False) is None
 
 
-def test_a_cached_logins_trust_refresh_can_be_handed_on() -> None:
+def test_a_cached_logins_trust_refresh_is_due_once_an_hour() -> None:
     clock = Clock(T0)
     throttle = Throttle(clock=clock)
     throttle.success(HOME, "admin")
-    handed: list[tuple[object, ...]] = []
-    assert throttle.granted(HOME, "admin", later=lambda *call: handed.append(call)) is None
-    assert handed == []  # fresh: nothing to refresh
+    assert throttle.granted(HOME, "admin") is None
+    assert not throttle.refresh_due(HOME, "admin")  # fresh: nothing to refresh
     clock.now += 3601
-    assert throttle.granted(HOME, "admin", later=lambda *call: handed.append(call)) is None
-    assert handed == [(throttle.success, HOME, "admin")]
+    assert throttle.granted(HOME, "admin") is None  # granting writes nothing
+    assert throttle.refresh_due(HOME, "admin")
+    throttle.success(HOME, "admin")
+    assert not throttle.refresh_due(HOME, "admin")
