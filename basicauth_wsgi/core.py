@@ -28,6 +28,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -41,7 +42,7 @@ from .options import check_keywords
 from .paths import PathList, path_readings, quote_path
 from .responses import ErrorPage
 from .rules import Groups, Rule, as_groups, principal_groups
-from .throttle import StoreLookup, Throttle, Ticket, Verdict
+from .throttle import StoreFailure, StoreLookup, Throttle, Ticket, Verdict
 from .verifiers import BackendUnavailable, as_verifier, capabilities
 
 __all__ = ["PUBLIC", "Gate", "Grant", "Pending", "Refusal"]
@@ -344,6 +345,9 @@ class Gate:
         self.anonymous: Refusal | None = None if self._screens else self._missing
         self._https = Refusal(403, page_https, (), "https_required")
         self._busy = Refusal(503, self._page_503, (("Retry-After", "1"),), "overloaded")
+        self._store_down = Refusal(
+            503, self._page_unavailable, (("Retry-After", "1"),), "unavailable"
+        )
 
     # -- the order of checks -------------------------------------------------
 
@@ -753,11 +757,15 @@ class Gate:
 
     def _store_failed(self) -> Refusal:
         self._log_store_error()
-        return self._busy
+        return self._store_down
 
     def _log_store_error(self) -> None:
         # Once a minute at most, with the traceback: a store outage must not
-        # flood the log with one line per request.
+        # flood the log with one line per request. A store that logs its own
+        # outages (RedisStore) raises a StoreFailure that says so.
+        failure = sys.exc_info()[1]
+        if isinstance(failure, StoreFailure) and failure.logged:
+            return
         now = self._clock()
         if now - self._store_error_logged >= 60:
             self._store_error_logged = now
