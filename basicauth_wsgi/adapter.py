@@ -1,38 +1,56 @@
-"""What every front door shares: its options, checked once, and the core built from them.
+"""What every front door shares: one signature, the settings it makes, and the gate it builds.
 
-The WSGI middleware and the ASGI adapter take the same signature; it is
-written here, once, with the core (:class:`~basicauth_wsgi.core.Gate`) it
-builds, ``from_environ``, and the option attributes each shows::
+The WSGI middleware and the ASGI adapter take the same keywords; they are
+checked once, by :class:`~basicauth_wsgi.settings.Settings`, and a front door
+only adds its transport::
 
     class BasicAuth(FrontDoor["WSGIApplication"]):
         kind = "WSGI"
-        def __call__(self, environ, start_response): ...  # the transport
+        def __call__(self, environ, start_response): ...  # read facts, write the answer
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from .core import DEFAULT, Gate
-from .options import check_keywords, from_environ
+from .core import Gate
+from .options import from_environ
+from .settings import Settings
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing_extensions import Self, Unpack
 
-    from .cache import VerificationCache
-    from .rules import Groups, Rule
-    from .throttle import Throttle
+    from .settings import Keywords
 
 __all__ = ["FrontDoor"]
 
 App = TypeVar("App")
+T = TypeVar("T")
+
+
+class _Setting(Generic[T]):
+    """A read-only attribute of a front door, read from its settings (``app.realm``, ...)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, door: None, owner: type) -> _Setting[T]: ...
+
+    @overload
+    def __get__(self, door: FrontDoor[Any], owner: type) -> T: ...
+
+    def __get__(self, door: FrontDoor[Any] | None, owner: type) -> _Setting[T] | T:
+        if door is None:
+            return self
+        value: T = getattr(door.settings, self._name)
+        return value
 
 
 class FrontDoor(Generic[App]):
-    """The options of ``BasicAuth``, validated, and the :class:`Gate` they build.
+    """The options of ``BasicAuth``, validated once, and the :class:`Gate` they build.
 
     A subclass adds the transport: how a request's facts are read and how
     a decision is answered. ``kind`` names the interface in error messages.
@@ -43,55 +61,38 @@ class FrontDoor(Generic[App]):
     #: Its article: "an ASGI application".
     article = "a"
 
-    def __init__(
-        self,
-        app: App,
-        users: object,
-        *,
-        realm: str = "Restricted area",
-        exclude: Iterable[str] = (),
-        include: Iterable[str] | None = None,
-        allow_cors_preflight: bool = False,
-        rules: Iterable[Rule] = (),
-        groups: Mapping[str, Iterable[str]] | Groups | None = None,
-        throttle: Throttle | None = DEFAULT,
-        cache: VerificationCache | None = DEFAULT,
-        max_concurrent_checks: int | None = DEFAULT,
-        require_https: bool = False,
-        strip_authorization: bool = True,
-        unauthorized: App | None = None,
-        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-    ) -> None:
+    realm: _Setting[str] = _Setting()
+    challenge: _Setting[str] = _Setting()
+    exclude: _Setting[Any] = _Setting()
+    include: _Setting[Any] = _Setting()
+    allow_cors_preflight: _Setting[bool] = _Setting()
+    require_https: _Setting[bool] = _Setting()
+    strip_authorization: _Setting[bool] = _Setting()
+    rules: _Setting[Any] = _Setting()
+    groups: _Setting[Any] = _Setting()
+    throttle: _Setting[Any] = _Setting()
+    cache: _Setting[Any] = _Setting()
+    logger: _Setting[Any] = _Setting()
+    verifier: _Setting[Any] = _Setting()
+    unauthorized: _Setting[Any] = _Setting()
+
+    def __init__(self, app: App, users: object, **options: Unpack[Keywords]) -> None:
         if not callable(app):
             raise TypeError(
                 f"app must be {self.article} {self.kind} application (callable), got {app!r}"
             )
-        check_keywords({"strip_authorization": strip_authorization})
-        if unauthorized is not None and not callable(unauthorized):
-            raise TypeError(
-                f"unauthorized must be {self.article} {self.kind} application, got {unauthorized!r}"
-            )
         self.app = app
-        self.gate = Gate(
-            users,
-            realm=realm,
-            exclude=exclude,
-            include=include,
-            allow_cors_preflight=allow_cors_preflight,
-            rules=rules,
-            groups=groups,
-            throttle=throttle,
-            cache=cache,
-            max_concurrent_checks=max_concurrent_checks,
-            require_https=require_https,
-            logger=logger,
-        )
-        self.strip_authorization = strip_authorization
-        self.unauthorized = unauthorized
+        self.settings = Settings(users, **options)
+        self.gate = Gate(self.settings)
         self._bind()
 
     def _bind(self) -> None:
         """Prepare what the transport reads per request (a subclass's hook)."""
+
+    @property
+    def slots(self) -> Any:
+        """The check slots of ``max_concurrent_checks`` (``None`` when off)."""
+        return self.gate.scheduler.slots
 
     @classmethod
     def from_environ(
@@ -108,33 +109,4 @@ class FrontDoor(Generic[App]):
         return cls(app, **{**settings, **options})
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} realm={self.gate.realm!r} app={self.app!r}>"
-
-
-def _option(name: str) -> property:
-    def read(self: FrontDoor[Any]) -> Any:
-        return getattr(self.gate, name)
-
-    read.__doc__ = f"The core's ``{name}`` (read-only)."
-    return property(read)
-
-
-# The options live on the core; every front door shows them too
-# (app.throttle, app.cache, app.realm, ...), read-only.
-for _name in (
-    "allow_cors_preflight",
-    "cache",
-    "challenge",
-    "exclude",
-    "groups",
-    "include",
-    "logger",
-    "realm",
-    "require_https",
-    "rules",
-    "slots",
-    "throttle",
-    "verifier",
-):
-    setattr(FrontDoor, _name, _option(_name))
-del _name
+        return f"<{type(self).__name__} realm={self.settings.realm!r} app={self.app!r}>"

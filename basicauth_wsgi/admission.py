@@ -8,7 +8,7 @@ One extra slot is kept for (address, user) pairs the throttle trusts, so a
 password-spraying flood cannot keep a known user from logging in again::
 
     slots = CheckSlots(4, logger=logger)
-    slot = slots.acquire(trusted=False, timeout=0.05)
+    slot = slots.acquire(trusted=False, timeout=0.05)     # or: await slots.acquire_async(...)
     if slot:
         try:
             ...  # check the password
@@ -18,12 +18,16 @@ password-spraying flood cannot keep a known user from logging in again::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+from .waiting import Wakeup
 
 __all__ = ["GENERAL", "TRUSTED", "CheckSlots", "default_slots"]
 
@@ -43,28 +47,33 @@ def default_slots() -> int:
     return max(2, cpus)
 
 
+class _Waiter:
+    """A request waiting for a slot: the slot is handed to it, then it is woken."""
+
+    __slots__ = ("gone", "slot", "trusted", "wakeup")
+
+    def __init__(self, trusted: bool) -> None:
+        self.trusted = trusted
+        self.slot = NONE  # set (under the lock) by the release that hands one over
+        self.gone = False  # it stopped waiting: releases skip it
+        self.wakeup = Wakeup()
+
+
 class CheckSlots:
     """``limit`` slots for password checks, plus one for trusted pairs.
 
+    A released slot is handed straight to the longest-waiting waiter that
+    may take it (a trusted one first: it may take either kind), so a flood
+    of waiting guesses is not woken at every release and nobody can take a
+    slot out of turn. Invariant: a slot is always owned by exactly one
+    party, the check holding it, a waiter it was handed to, or the free
+    pool; a waiter that stops waiting (timeout, cancellation) claims what it
+    was handed, under the lock, and gives it back if it no longer wants it.
+
     Overload is logged once when it starts (the first refusal) and once when
-    it ends (the first check admitted after refusals, with the count
+    it ends (the first check admitted after a quiet second, with the count
     refused), so a flood cannot flood the log.
     """
-
-    __slots__ = (
-        "_busy",
-        "_general_waiters",
-        "_last",
-        "_lock",
-        "_overloaded",
-        "_refused",
-        "_trusted_busy",
-        "_trusted_waiters",
-        "_waiting",
-        "clock",
-        "limit",
-        "logger",
-    )
 
     def __init__(
         self,
@@ -76,13 +85,15 @@ class CheckSlots:
         self.limit = limit
         self.clock = clock
         self.logger = logger
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        """Empty: no slot busy, nobody waiting (at start, and in a forked child)."""
+        self._lock = threading.Lock()
         self._busy = 0
         self._trusted_busy = False
-        self._lock = threading.Lock()
-        # Waiters for a slot, by kind: a trusted pair may take either slot.
-        self._general_waiters = threading.Condition(self._lock)
-        self._trusted_waiters = threading.Condition(self._lock)
-        self._waiting = {False: 0, True: 0}
+        self._waiters: dict[bool, deque[_Waiter]] = {False: deque(), True: deque()}
         self._refused = 0
         self._overloaded = False
         self._last = 0.0
@@ -96,41 +107,61 @@ class CheckSlots:
             return TRUSTED
         return NONE
 
-    def acquire(self, trusted: bool, timeout: float) -> int:
-        """Take a slot, waiting at most ``timeout`` seconds; 0 (falsy) if none came free.
-
-        A freed slot wakes one waiter, a trusted one first (they may take
-        either kind of slot), so a flood of waiting guesses is not woken at
-        every release.
-        """
-        with self._lock:
-            slot = self._take(trusted)
-            if not slot and timeout > 0:
-                waiters = self._trusted_waiters if trusted else self._general_waiters
-                deadline = self.clock() + timeout
-                self._waiting[trusted] += 1
-                try:
-                    while not slot:
-                        remaining = deadline - self.clock()
-                        woken = remaining > 0 and waiters.wait(remaining)
-                        slot = self._take(trusted)
-                        if not woken:
-                            break
-                finally:
-                    self._waiting[trusted] -= 1
-            self._account(slot)
-        return slot
-
     def try_acquire(self, trusted: bool) -> int:
-        """Take a slot if one is free now, else 0; refusals are not counted."""
+        """Take a slot if one is free now, else 0 (not counted as a refusal)."""
         with self._lock:
             slot = self._take(trusted)
             if slot:
                 self._account(slot)
             return slot
 
+    def acquire(self, trusted: bool, timeout: float) -> int:
+        """Take a slot, blocking at most ``timeout`` seconds; 0 (falsy) if none came."""
+        waiter = self._enqueue(trusted)
+        if isinstance(waiter, int):
+            return waiter
+        waiter.wakeup.wait(timeout)
+        return self._claim(waiter)
+
+    async def acquire_async(self, trusted: bool, timeout: float) -> int:
+        """Take a slot, awaiting at most ``timeout`` seconds without blocking the loop; 0 if none.
+
+        Cancelled while waiting, it leaves no waiter behind and gives back a
+        slot that was handed to it in the meantime.
+        """
+        waiter = self._enqueue(trusted)
+        if isinstance(waiter, int):
+            return waiter
+        try:
+            await waiter.wakeup.wait_async(timeout)
+        except asyncio.CancelledError:
+            slot = self._claim(waiter, count=False)
+            if slot:
+                self.release(slot)
+            raise
+        return self._claim(waiter)
+
+    def _enqueue(self, trusted: bool) -> _Waiter | int:
+        with self._lock:
+            slot = self._take(trusted)
+            if slot:
+                self._account(slot)
+                return slot
+            waiter = _Waiter(trusted)
+            self._waiters[trusted].append(waiter)
+            return waiter
+
+    def _claim(self, waiter: _Waiter, *, count: bool = True) -> int:
+        """Stop waiting: the slot handed over, if any; counted as a refusal if none."""
+        with self._lock:
+            waiter.gone = True
+            slot, waiter.slot = waiter.slot, NONE
+            if count:
+                self._account(slot)
+            return slot
+
     def refuse(self) -> None:
-        """Count a request refused after waiting elsewhere (an event loop)."""
+        """Count a request refused without waiting here (for the overload log lines)."""
         with self._lock:
             self._account(NONE)
 
@@ -155,20 +186,26 @@ class CheckSlots:
             self._refused = 0
 
     def release(self, slot: int) -> None:
-        """Give back a slot from :meth:`acquire`."""
+        """Give back a slot: to the first waiter that may take it, else to the free pool."""
         with self._lock:
+            # A trusted waiter may take either kind; a general one only a general slot.
+            trusted, general = self._waiters[True], self._waiters[False]
+            queues = (trusted,) if slot == TRUSTED else (trusted, general)
+            for queue in queues:
+                while queue:
+                    waiter = queue.popleft()
+                    if not waiter.gone:
+                        waiter.slot = slot
+                        waiter.wakeup.set()
+                        return
             if slot == TRUSTED:
                 self._trusted_busy = False
             elif slot == GENERAL:
                 self._busy -= 1
-            if self._waiting[True]:
-                self._trusted_waiters.notify()
-            elif slot == GENERAL and self._waiting[False]:
-                self._general_waiters.notify()
 
     @property
     def busy(self) -> int:
-        """Checks running now."""
+        """Checks running now (slots held or handed over)."""
         return self._busy + self._trusted_busy
 
     def __repr__(self) -> str:

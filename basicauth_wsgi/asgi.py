@@ -15,29 +15,15 @@ answer runs in a worker thread, never on the event loop.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from . import middleware
 from .adapter import FrontDoor
-from .admission import default_slots
-from .core import (
-    FOLLOW_WAIT,
-    PREFLIGHT,
-    PUBLIC,
-    SLOT_WAIT,
-    Grant,
-    Pending,
-    Refusal,
-)
+from .decide import PREFLIGHT, PUBLIC, Facts, Grant, Refusal
+from .responses import guard_challenge, preflight_header
 
-if TYPE_CHECKING:
-    from .core import Decision
-
-__all__ = ["ASGIApp", "BasicAuth", "BasicUser", "request_path"]
+__all__ = ["ASGIApp", "BasicAuth", "BasicCredentials", "BasicUser", "request_path"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,15 +32,9 @@ Send = Callable[[Message], Awaitable[None]]
 #: An ASGI 3 application: ``await app(scope, receive, send)``.
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# What of an application's answer to an unauthenticated CORS preflight may
-# reach the client: the WSGI middleware's list, as ASGI's lower-case bytes.
-_PREFLIGHT_HEADERS = tuple(p.encode("ascii") for p in middleware._PREFLIGHT_HEADERS)
 # The extensions that let an application answer other than by
 # http.response.body (a file, trailers): a preflight's answer is only its head.
 _BODY_EXTENSIONS = ("http.response.",)
-# How often a request waiting on the event loop looks again for a free check
-# slot or for the end of the check it follows (seconds; doubled up to the cap).
-_POLL_FIRST, _POLL_CAP = 0.001, 0.02
 
 
 class BasicUser:
@@ -90,6 +70,24 @@ class BasicUser:
 
     def __repr__(self) -> str:
         return f"BasicUser({self.username!r})"
+
+
+class BasicCredentials:
+    """What Starlette's ``request.auth`` reads: the scopes an authenticated request has.
+
+    Set as ``scope["auth"]`` when no outer middleware set one, so
+    Starlette's ``@requires("authenticated")`` works unchanged.
+    """
+
+    __slots__ = ()
+
+    scopes = ("authenticated",)
+
+    def __repr__(self) -> str:
+        return "BasicCredentials(['authenticated'])"
+
+
+_CREDENTIALS = BasicCredentials()
 
 
 def _wsgi_text(text: str) -> str:
@@ -183,17 +181,9 @@ class BasicAuth(FrontDoor["ASGIApp"]):
     kind, article = "ASGI", "an"
 
     def _bind(self) -> None:
-        gate = self.gate
-        self._challenge = gate.challenge.encode("latin-1")
-        # Checks (the throttle store's I/O, and the hash, which the core
-        # hands on to its own lower-priority threads) run off the loop in
-        # threads of ours: one per check slot, and as many again for counting
-        # failures known without a check.
-        slots = gate.slots.limit if gate.slots is not None else default_slots()
-        self._checks = ThreadPoolExecutor(2 * slots + 1, thread_name_prefix="basicauth-asgi")
-        # begin() on the loop never waits for the throttle store: its
-        # writes that need no answer go to these threads.
-        gate.background = self._checks
+        self._arun = self.gate.arun
+        self._strip = self.settings.strip_authorization
+        self._nested_warned = False
 
     # -- the request path ---------------------------------------------------
 
@@ -211,31 +201,30 @@ class BasicAuth(FrontDoor["ASGIApp"]):
                 # WSGI servers join them), which is no valid credential.
                 raw = value if raw is None else raw + b", " + value
         header = None if raw is None else raw.decode("latin-1")
+        if header is None and "basicauth.user" in scope:
+            self._nested()
         # A WebSocket handshake is a GET (RFC 6455 §4.1); rules see it as one.
         method: str = scope.get("method", "GET")
         client = scope.get("client")
         path, other = request_path(scope)
-        gate = self.gate
-        if other is not None and gate.path_lists and gate.protects(other):
-            path = other  # one reading needs credentials: decide on that one
-        facts = (
-            header,
-            client[0] if client else "-",
-            method,
-            path,
-            scope.get("scheme") in ("https", "wss"),
-            method == "OPTIONS"
-            and _header(headers, b"origin") is not None
-            and _header(headers, b"access-control-request-method") is not None,
+        decision = await self._arun(
+            Facts(
+                header,
+                client[0] if client else "-",
+                method,
+                path,
+                scope.get("scheme") in ("https", "wss"),
+                method == "OPTIONS"
+                and _header(headers, b"origin") is not None
+                and _header(headers, b"access-control-request-method") is not None,
+                other,
+            )
         )
-        decision = gate.begin(*facts, io=False)
-        if decision.__class__ is Pending:
-            decision = await self._check(decision, facts)
         # The one place the header is removed: the application never sees a
         # password, whatever it is answered. A shallow copy, as Starlette's
         # middleware makes: the server's scope and list stay as they were.
         scope = dict(scope)
-        if raw is not None and self.strip_authorization:
+        if raw is not None and self._strip:
             scope["headers"] = [
                 h for h in headers if len(h[0]) != 13 or h[0].lower() != b"authorization"
             ]
@@ -245,6 +234,8 @@ class BasicAuth(FrontDoor["ASGIApp"]):
             scope["basicauth.username"] = username
             if "user" not in scope:
                 scope["user"] = BasicUser(username)
+            if "auth" not in scope:
+                scope["auth"] = _CREDENTIALS
             await self.app(scope, receive, send)
         elif decision is PUBLIC:
             await self.app(scope, receive, send)
@@ -253,67 +244,16 @@ class BasicAuth(FrontDoor["ASGIApp"]):
         else:
             await self._refuse(decision, scope, receive, send)  # type: ignore[arg-type]
 
-    # -- checks off the event loop ------------------------------------------
-
-    async def _check(self, pending: Pending, facts: tuple[Any, ...]) -> Decision:
-        """:meth:`Gate.decide` for the event loop: wait without blocking, hash in a thread."""
-        gate = self.gate
-        executor = self._checks
-        if pending.lookup:
-            # Deciding needs the throttle store (a blocked user: is this
-            # address one it trusts?): decide again in a thread.
-            step = await asyncio.wrap_future(executor.submit(gate.begin, *facts))
-            if step.__class__ is not Pending:
-                return step  # type: ignore[return-value]
-            pending = step
-        if pending.counted:
-            # A failure to count (maybe I/O for a shared store): no slot.
-            return await asyncio.wrap_future(executor.submit(gate.check, pending))
-        if pending.follows is not None:
-            # The same credentials are being checked: their result will be in
-            # the cache. Decide again from it, once (as Gate.decide does).
-            if not await _poll(pending.follows.is_set, FOLLOW_WAIT):
-                return gate.overloaded
-            step = gate.begin(*facts, follow=False, io=False)
-            if isinstance(step, Pending) and step.lookup:
-                step = await asyncio.wrap_future(executor.submit(gate.begin, *facts, follow=False))
-            if step.__class__ is not Pending:
-                return step  # type: ignore[return-value]
-            pending = step
-        handed_over = False  # once the worker runs, the worker calls leave()
-        try:
-            slots = gate.slots
-            if slots is not None:
-                trusted = pending.trusted
-                slot = slots.try_acquire(trusted) or await _poll(
-                    lambda: slots.try_acquire(trusted), SLOT_WAIT
-                )
-                if not slot:
-                    # SPEC §3: 503 before any password is checked; counted
-                    # for the overload log lines like a blocking wait's.
-                    slots.refuse()
-                    return gate.overloaded
-                pending.slot = slot
-            job = executor.submit(self._check_and_leave, pending)
-            handed_over = True
-            try:
-                # Shielded: a client that goes away must not free the slot
-                # while its hash still runs (the worker frees it after).
-                return await asyncio.shield(asyncio.wrap_future(job))
-            except BaseException:
-                if job.cancel():  # never started: nobody else will leave()
-                    handed_over = False
-                raise
-        finally:
-            if not handed_over:
-                gate.leave(pending)
-
-    def _check_and_leave(self, pending: Pending) -> Decision:
-        # In a worker thread: the slow part, then the slot back at once.
-        try:
-            return self.gate.check(pending)
-        finally:
-            self.gate.leave(pending)
+    def _nested(self) -> None:
+        """An outer BasicAuth authenticated this request and removed its header: say so, once."""
+        if not self._nested_warned:
+            self._nested_warned = True
+            self.settings.logger.warning(
+                "a request authenticated by an outer BasicAuth reached this one without its "
+                "Authorization header (the outer one's strip_authorization removed it), so it "
+                "gets a 401: wrap the application once, or pass strip_authorization=False "
+                "to the outer one"
+            )
 
     # -- answers ---------------------------------------------------------------
 
@@ -385,11 +325,7 @@ class BasicAuth(FrontDoor["ASGIApp"]):
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
-                kept = [
-                    (n, v)
-                    for n, v in message.get("headers") or ()
-                    if n.lower().startswith(_PREFLIGHT_HEADERS)
-                ]
+                kept = [(n, v) for n, v in message.get("headers") or () if preflight_header(n)]
                 if status not in (204, 304):
                     # RFC 9110 §8.6: no length on a 204 or 304; elsewhere an
                     # empty body of our own.
@@ -403,46 +339,24 @@ class BasicAuth(FrontDoor["ASGIApp"]):
 
     def _guard_challenge(self, send: Send) -> Send:
         """Wrap ``send`` so a custom 401 app still sends a 401 with the challenge."""
-        challenge = self._challenge
+        challenge = self.settings.challenge
 
         async def guarded(message: Message) -> None:
             if message["type"] == "http.response.start":
-                # RFC 9110 §15.5.2: a 401 MUST carry a WWW-Authenticate
-                # challenge; a renderer that answered anything but 401 would
-                # also defeat the browser's prompt and look like a success.
-                headers = [(n.lower(), v) for n, v in message.get("headers") or ()]
-                if (b"www-authenticate", challenge) not in headers:
-                    headers.append((b"www-authenticate", challenge))
-                if not any(n == b"cache-control" for n, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "status": 401, "headers": headers}
+                # A renderer that answered anything but 401 would defeat the
+                # browser's prompt and look like a success.
+                text = [
+                    (n.decode("latin-1"), v.decode("latin-1"))
+                    for n, v in message.get("headers") or ()
+                ]
+                message = {
+                    **message,
+                    "status": 401,
+                    "headers": _encode(guard_challenge(text, challenge)),
+                }
             await send(message)
 
         return guarded
 
     def __repr__(self) -> str:
-        return f"<asgi.BasicAuth realm={self.gate.realm!r} app={self.app!r}>"
-
-
-T = TypeVar("T")
-
-
-async def _poll(test: Callable[[], T], timeout: float) -> T:
-    """Call ``test`` until it returns something truthy or ``timeout`` passed; its last result.
-
-    For what the core offers only as a non-blocking test (a free check slot,
-    the end of a check in another thread): the event loop keeps serving
-    other requests meanwhile. Each wait is twice the last, up to a cap.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    delay = _POLL_FIRST
-    while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return test()
-        await asyncio.sleep(min(delay, remaining))
-        result = test()
-        if result:
-            return result
-        delay = min(delay * 2, _POLL_CAP)
+        return f"<asgi.BasicAuth realm={self.settings.realm!r} app={self.app!r}>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .options import OPTIONS as _ROWS
+from .options import STRING_OPTIONS as _ROWS
 from .options import Option, from_strings
 
 __all__ = ["OPTIONS", "Option", "options_from_strings"]

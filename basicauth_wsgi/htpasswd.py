@@ -14,9 +14,8 @@ import contextlib
 import logging
 import os
 import tempfile
-import time
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Generic, NamedTuple, TypeVar
 
 from ._durable import fsync_directory
@@ -256,11 +255,12 @@ def update_htpasswd(
     return found if hashed is None else not found
 
 
-def _load_users(data: bytes, source: str) -> HashedUsers:
+def _load_users(data: bytes, source: str, previous: HashedUsers | None = None) -> HashedUsers:
     users = HashedUsers.from_entries(
         ((e.username, e.hashed, f"{source}, line {e.line}") for e in parse_htpasswd(data, source)),
         source=source,
         allow_empty=True,
+        previous=previous,
     )
     if not len(users):
         logger.warning("%s has no users: every request will be refused", source)
@@ -274,14 +274,15 @@ class _FileBacked(Generic[T]):
     """A value parsed from a file and reloaded when it changes (users, or groups).
 
     The file is read at construction: a missing, unreadable or invalid one
-    is a ``ValueError`` naming it. With ``reload=True`` it is checked at most
-    once per ``check_interval`` seconds (see :class:`~basicauth_wsgi.watch.WatchedFile`).
+    is a ``ValueError`` naming it. With ``reload=True`` it is checked every
+    ``check_interval`` seconds by the watcher thread, never by a request
+    (see :class:`~basicauth_wsgi.watch.WatchedFile`).
     """
 
     _what: str
+    _file: WatchedFile[T]
 
-    @staticmethod
-    def _parse(data: bytes, source: str) -> T:
+    def _parse(self, data: bytes, source: str) -> T:
         raise NotImplementedError
 
     def __init__(
@@ -290,17 +291,23 @@ class _FileBacked(Generic[T]):
         reload: bool = True,
         *,
         check_interval: float = CHECK_INTERVAL,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._file: WatchedFile[T] = WatchedFile(
-            path,
-            self._parse,
-            what=self._what,
-            reload=reload,
-            check_interval=check_interval,
-            clock=clock,
+        self._file = WatchedFile(
+            path, self._parse, what=self._what, reload=reload, check_interval=check_interval
         )
         self.path = self._file.path
+
+    def refresh(self) -> bool:
+        """Check the file now, and load it if it changed; whether a new version is in force.
+
+        The watcher thread does this every ``check_interval`` seconds; call
+        it to make a change take effect at once (a test, a SIGHUP handler).
+        """
+        return self._file.refresh()
+
+    def close(self) -> None:
+        """Stop watching the file; the version loaded last stays in force."""
+        self._file.close()
 
 
 class HtpasswdFile(_FileBacked[HashedUsers]):
@@ -311,34 +318,36 @@ class HtpasswdFile(_FileBacked[HashedUsers]):
     the file, the line and the user. A file with no users is accepted with a
     WARNING and refuses everyone.
 
-    With ``reload=True`` the file is checked at most once per
-    ``check_interval`` seconds, on the request path; a change (mtime, size,
-    inode) is loaded by one request while the others go on with the old
-    users, then swapped in atomically. A new version that does not load is
-    logged and the last good one kept: a bad edit never locks everyone out,
-    and never lets anyone in.
+    With ``reload=True`` the file is checked every ``check_interval``
+    seconds by a watcher thread; a change (mtime, size, inode) is loaded
+    completely, then swapped in atomically, so every request that starts
+    after the swap (on any connection) is decided on the new users, and no
+    request ever waits for, or runs, a reload. A new version that does not
+    load is logged and the last good one kept: a bad edit never locks
+    everyone out, and never lets anyone in. A reload reuses the previous
+    version's dummy hashes for the kinds of hash it still holds, so it
+    hashes nothing unless a new kind appears.
     """
 
     cache_by_default = True
 
     _what = "htpasswd file"
 
-    @staticmethod
-    def _parse(data: bytes, source: str) -> HashedUsers:
-        return _load_users(data, source)
+    def _parse(self, data: bytes, source: str) -> HashedUsers:
+        previous = getattr(self, "_file", None)
+        return _load_users(data, source, None if previous is None else previous.value)
 
     @property
     def generation(self) -> int:
-        """A number that moves whenever the users change (after a reload check).
+        """A number that moves whenever the users change (a reload).
 
         Verification caches compare it to know when to forget what they hold.
         """
-        self._file.current()
         return self._file.generation
 
     def verify(self, username: str, password: str) -> str | None:
         """Return ``username`` if ``password`` matches its hash in the file, else ``None``."""
-        return self._file.current().verify(username, password)
+        return self._file.value.verify(username, password)
 
     def has_user(self, username: str) -> bool:
         """Return whether ``username`` is in the file (for the failure log only)."""
@@ -388,24 +397,23 @@ class HtgroupFile(_FileBacked[dict[str, frozenset[str]]]):
     """Groups from an Apache group file, reloaded when it changes.
 
     Loaded at construction (a missing or malformed file is a ``ValueError``
-    naming it); with ``reload=True`` checked at most once per
-    ``check_interval`` seconds and swapped in atomically; a version that does
+    naming it); with ``reload=True`` checked every ``check_interval``
+    seconds by the watcher thread and swapped in atomically; a version that does
     not load is logged once and the last good one kept, as
     :class:`~basicauth_wsgi.HtpasswdFile` does.
     """
 
     _what = "group file"
 
-    @staticmethod
-    def _parse(data: bytes, source: str) -> dict[str, frozenset[str]]:
+    def _parse(self, data: bytes, source: str) -> dict[str, frozenset[str]]:
         return parse_htgroup(data, source)
 
     def members(self, group: str) -> frozenset[str]:
         """Return the usernames in ``group`` now (empty if there is none)."""
-        return self._file.current().get(group, frozenset())
+        return self._file.value.get(group, frozenset())
 
     def __contains__(self, group: object) -> bool:
-        return group in self._file.current()
+        return group in self._file.value
 
     def __repr__(self) -> str:
         return f"<HtgroupFile {self.path!r}: {len(self._file.value)} groups>"

@@ -17,21 +17,18 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .adapter import FrontDoor
-from .core import PREFLIGHT, Decision, Grant, Pending, Refusal
+from .decide import PREFLIGHT, Facts, Grant, Refusal
+from .responses import guard_challenge, preflight_header
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import (
         StartResponse,
-        WSGIApplication,  # noqa: F401 (the base's subscript)
+        WSGIApplication,
         WSGIEnvironment,
     )
 
 
 __all__ = ["BasicAuth"]
-
-# RFC 9110 and the Fetch standard: what of an application's answer to a CORS
-# preflight may reach the client when the preflight passed unauthenticated.
-_PREFLIGHT_HEADERS = ("access-control-", "allow", "vary")
 
 
 class BasicAuth(FrontDoor["WSGIApplication"]):
@@ -59,61 +56,69 @@ class BasicAuth(FrontDoor["WSGIApplication"]):
     def _bind(self) -> None:
         # What every request reads, one attribute away.
         gate = self.gate
-        self._begin = gate.begin
-        self._finish = gate.finish
-        self._anonymous = gate.anonymous
-        self._needs_path = gate.needs_path
-        self._require_https = gate.require_https
-        self._challenge = gate.challenge
+        self._run = gate.run
+        self._unauthorized: WSGIApplication | None = self.settings.unauthorized
+        self._anonymous = gate.anonymous if self._unauthorized is None else None
+        self._require_https = self.settings.require_https
+        self._strip = self.settings.strip_authorization
+        self._nested_warned = False
 
     # -- the request path ---------------------------------------------------
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         header = environ.get("HTTP_AUTHORIZATION")
-        if header is None and self._anonymous is not None:
-            # The core's answer to every request without credentials, when
-            # nothing else about the request could change it.
-            if self.unauthorized is None:
+        if header is None:
+            if "basicauth.user" in environ:
+                self._nested()
+            if self._anonymous is not None:
+                # The core's answer to every request without credentials,
+                # when nothing else about the request could change it.
                 return self._anonymous.page(environ, start_response)
-            decision: Decision | Pending = self._anonymous
-        else:
-            method: str = environ.get("REQUEST_METHOD", "GET")
-            decision = self._begin(
+        method: str = environ.get("REQUEST_METHOD", "GET")
+        decision = self._run(
+            Facts(
                 header,
                 environ.get("REMOTE_ADDR") or "-",
                 method,
                 # PEP 3333: the request path is SCRIPT_NAME + PATH_INFO; checking
                 # only PATH_INFO would let a mount point's split hide a path.
-                # Read when a decision depends on it (see Gate.needs_path).
-                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-                if self._needs_path
-                else "",
+                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
                 # Read only when the core looks at it (require_https).
                 self._require_https and environ.get("wsgi.url_scheme") == "https",
                 method == "OPTIONS"
                 and "HTTP_ORIGIN" in environ
                 and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ,
             )
-            if decision.__class__ is Pending:
-                if not self._needs_path:  # its log line names the path
-                    decision.path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-                decision = self._finish(decision)  # a password to check: here, now
-            # The one place the header is removed: the application never sees
-            # a password, whatever it is answered.
-            if header is not None and self.strip_authorization:
-                del environ["HTTP_AUTHORIZATION"]
-        if decision.__class__ is Grant:
-            environ["REMOTE_USER"] = decision.username
+        )
+        # The one place the header is removed: the application never sees
+        # a password, whatever it is answered.
+        if header is not None and self._strip:
+            del environ["HTTP_AUTHORIZATION"]
+        cls = decision.__class__
+        if cls is Grant:
+            environ["REMOTE_USER"] = decision.username  # type: ignore[union-attr]
             environ["AUTH_TYPE"] = "Basic"
-            environ["basicauth.user"] = decision.principal
+            environ["basicauth.user"] = decision.principal  # type: ignore[union-attr]
             return self.app(environ, start_response)
-        if decision.__class__ is Refusal:
-            if decision.status == 401 and self.unauthorized is not None:
-                return self.unauthorized(environ, self._guard_challenge(start_response))
-            return decision.page(environ, start_response, decision.headers)
+        if cls is Refusal:
+            refusal: Refusal = decision  # type: ignore[assignment]
+            if refusal.status == 401 and self._unauthorized is not None:
+                return self._unauthorized(environ, self._guard_challenge(start_response))
+            return refusal.page(environ, start_response, refusal.headers)
         if decision is PREFLIGHT:
             return self._preflight(environ, start_response)
         return self.app(environ, start_response)  # PUBLIC
+
+    def _nested(self) -> None:
+        """An outer BasicAuth authenticated this request and removed its header: say so, once."""
+        if not self._nested_warned:
+            self._nested_warned = True
+            self.settings.logger.warning(
+                "a request authenticated by an outer BasicAuth reached this one without its "
+                "Authorization header (the outer one's strip_authorization removed it), so it "
+                "gets a 401: wrap the application once, or pass strip_authorization=False "
+                "to the outer one"
+            )
 
     def _preflight(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -125,7 +130,7 @@ class BasicAuth(FrontDoor["WSGIApplication"]):
         """
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            kept = [(n, v) for n, v in headers if n.lower().startswith(_PREFLIGHT_HEADERS)]
+            kept = [(n, v) for n, v in headers if preflight_header(n)]
             if status[:3] not in ("204", "304"):
                 # An empty body of our own; RFC 9110 §8.6 forbids a length on
                 # a 204 or 304, and wsgiref.validate wants a type elsewhere.
@@ -137,21 +142,14 @@ class BasicAuth(FrontDoor["WSGIApplication"]):
 
     def _guard_challenge(self, start_response: StartResponse) -> StartResponse:
         """Wrap ``start_response`` so a custom 401 app still sends a 401 challenge."""
-        challenge = self._challenge
+        challenge = self.settings.challenge
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            # RFC 9110 §15.5.2: a 401 MUST carry a WWW-Authenticate challenge;
-            # a renderer that answered anything but 401 would also defeat the
+            # A renderer that answered anything but 401 would defeat the
             # browser's password prompt and look like a success to clients.
             if not status.startswith("401"):
                 status = "401 Unauthorized"
-            names = {name.lower() for name, _ in headers}
-            headers = list(headers)
-            if ("WWW-Authenticate", challenge) not in headers:
-                headers.append(("WWW-Authenticate", challenge))
-            if "cache-control" not in names:
-                headers.append(("Cache-Control", "no-store"))
-            return start_response(status, headers, exc_info)
+            return start_response(status, guard_challenge(headers, challenge), exc_info)
 
         return start
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 __all__ = [
     "OPTIONS",
@@ -191,14 +191,67 @@ def _any(name: str, value: object) -> object:
     return value
 
 
+def _rules(name: str, value: object) -> tuple[Any, ...]:
+    from .rules import Rule
+
+    if isinstance(value, (str, Rule)):
+        raise TypeError(f"{name} must be a list of Rule, got {value!r}")
+    try:
+        found = tuple(cast("Iterable[Any]", value))
+    except TypeError:
+        raise TypeError(f"{name} must be a list of Rule, got {value!r}") from None
+    for rule in found:
+        if not isinstance(rule, Rule):
+            raise TypeError(f"{name} must be a list of Rule, got {rule!r}")
+    return found
+
+
+def _groups(name: str, value: object) -> object:
+    from .rules import as_groups
+
+    return None if value is None else as_groups(value)
+
+
+def _throttle(name: str, value: object) -> object:
+    from .throttle import Throttle
+
+    if value is not None and not isinstance(value, Throttle):
+        raise TypeError(f"{name} must be a Throttle or None, got {value!r}")
+    return value
+
+
+def _cache(name: str, value: object) -> object:
+    from .cache import VerificationCache
+
+    if value is not None and not isinstance(value, VerificationCache):
+        raise TypeError(f"{name} must be a VerificationCache or None, got {value!r}")
+    return value
+
+
+def _application(name: str, value: object) -> object:
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be an application (callable) or None, got {value!r}")
+    return value
+
+
+def _logger(name: str, value: object) -> object:
+    import logging
+
+    if value is not None and not isinstance(value, (logging.Logger, logging.LoggerAdapter)):
+        raise TypeError(f"{name} must be a logging.Logger, got {value!r}")
+    return value
+
+
 class Option(NamedTuple):
     """One row of the option table."""
 
     name: str
-    #: How a string (ini value, environment variable, flag) becomes the value.
-    parse: Callable[[str], Any]
+    #: How a string (ini value, environment variable, flag) becomes the value;
+    #: ``None``: a Python keyword only (an object no string can spell).
+    parse: Callable[[str], Any] | None
     help: str
-    #: How a Python keyword value is checked; ``None``: not a keyword of its own.
+    #: How a Python keyword value is checked and converted; ``None``: not a
+    #: keyword of its own (a string that helps build one, see ``into``).
     check: Callable[[str, Any], Any] | None = None
     #: The composite keyword this string option helps build, if any.
     into: str | None = None
@@ -270,9 +323,15 @@ OPTIONS: tuple[Option, ...] = (
         _slots,
     ),
     Option("htgroup", path, "group file (Apache format) for rules", into="groups"),
-    Option("rules", rules, "authorization rules, one a line: PATH METHODS user @group", _any),
+    Option("groups", None, "mapping group -> usernames, or an HtgroupFile", _groups),
+    Option("rules", rules, "authorization rules, one a line: PATH METHODS user @group", _rules),
     Option(
-        "throttle", boolean, "false turns brute-force throttling off", into="throttle", arity="bool"
+        "throttle",
+        boolean,
+        "false turns brute-force throttling off",
+        _throttle,
+        into="throttle",
+        arity="bool",
     ),
     Option(
         "throttle_per_client", integer, "failures per address per window (0: off)", into="throttle"
@@ -294,25 +353,44 @@ OPTIONS: tuple[Option, ...] = (
         into="throttle",
         aliases=("--redis", "BASICAUTH_REDIS_URL"),
     ),
-    Option("cache", boolean, "false turns the verification cache off", into="cache", arity="bool"),
+    Option(
+        "cache",
+        boolean,
+        "false turns the verification cache off",
+        _cache,
+        into="cache",
+        arity="bool",
+    ),
     Option("cache_max_entries", integer, "verification results kept at most", into="cache"),
     Option("cache_ttl", number, "seconds a verification result is kept", into="cache"),
+    Option("unauthorized", None, "an application that renders the 401s", _application),
+    Option("logger", None, "where failures are logged (default: basicauth_wsgi)", _logger),
 )
 
 _BY_NAME = {option.name: option for option in OPTIONS}
 
-#: Keywords whose Python values the table checks (the others: ``users``,
-#: ``groups``, ``throttle``, ``cache``, ``unauthorized``, ``logger``, are
-#: checked by the classes that take them).
-KEYWORDS = tuple(option.name for option in OPTIONS if option.check is not None)
+#: Every keyword option of ``BasicAuth`` (``users`` aside), by name, with its check.
+KEYWORDS: dict[str, Callable[[str, Any], Any]] = {
+    option.name: option.check for option in OPTIONS if option.check is not None
+}
+
+#: Rows a string can set (ini key, ``BASICAUTH_*`` variable, ``serve`` flag).
+STRING_OPTIONS = tuple(option for option in OPTIONS if option.parse is not None)
 
 
-def check_keywords(values: Mapping[str, object]) -> dict[str, object]:
-    """Check the Python values of table keywords; ``TypeError`` names a wrong type."""
-    return {
-        name: _BY_NAME[name].check(name, value)  # type: ignore[misc]
-        for name, value in values.items()
-    }
+def check_keywords(values: Mapping[str, object]) -> dict[str, Any]:
+    """Check and convert Python keyword values by the table.
+
+    An unknown keyword is a ``TypeError`` (as for any Python function); a
+    wrong type a ``TypeError`` and a bad value a ``ValueError``, naming it.
+    """
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        check = KEYWORDS.get(name)
+        if check is None:
+            raise TypeError(f"unexpected keyword argument {name!r}")
+        checked[name] = check(name, value)
+    return checked
 
 
 def from_strings(
@@ -330,15 +408,17 @@ def from_strings(
     values: dict[str, Any] = {}
     for key, raw in settings.items():
         option = _BY_NAME.get(key)
-        if option is None:
-            known = ", ".join(sorted(_BY_NAME))
+        if option is None or option.parse is None:
+            known = ", ".join(sorted(o.name for o in STRING_OPTIONS))
             raise ValueError(f"unknown option {key!r}; known options: {known}")
         if not isinstance(raw, str):
             raise TypeError(f"option {spell(option)} must be a string, got {raw!r}")
         try:
             value = option.parse(raw)
             # The keyword's own check too, so its error names the spelling used.
-            values[key] = value if option.check is None else option.check(key, value)
+            if option.check is not None and option.into is None:
+                value = option.check(key, value)
+            values[key] = value
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{spell(option)} = {raw!r}: {exc}") from None
     return build(values, spell=spell, require_users=require_users)
@@ -440,7 +520,9 @@ def from_environ(environ: Mapping[str, str], *, require_users: bool = True) -> d
 def environ_settings(environ: Mapping[str, str], *, ignore: Iterable[str] = ()) -> dict[str, str]:
     """The middleware options set in ``environ``, by option name (still strings)."""
     ignored = set(ignore)
-    by_env = {env: option.name for option in OPTIONS for env in (option.env, *option.env_aliases)}
+    by_env = {
+        env: option.name for option in STRING_OPTIONS for env in (option.env, *option.env_aliases)
+    }
     found = {}
     for variable, value in environ.items():
         if not variable.startswith(ENV_PREFIX) or variable in ignored:

@@ -1,7 +1,11 @@
-"""The middleware's own responses: 401, 403, 429 and 500, content-negotiated.
+"""The middleware's own responses: 401, 403, 429, 500 and 503, content-negotiated.
 
 Each response is rendered once, at construction, in three variants (JSON,
-HTML, plain text); a request only picks one by its ``Accept`` header::
+HTML, plain text); a request only picks one by its ``Accept`` header. The
+pieces every front door shares live here too: the pages of one realm
+(:class:`Pages`), the guard that keeps a custom 401 a challenge
+(:func:`guard_challenge`) and what of a preflight's answer may pass
+(:func:`preflight_header`)::
 
     page = ErrorPage(401, "unauthorized", "Authentication required.")
     return page(environ, start_response)  # WSGI; without one, page.render(...)
@@ -20,7 +24,16 @@ from .grammar import is_json_media_type
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = ["HTML", "JSON", "TEXT", "ErrorPage", "negotiate"]
+__all__ = [
+    "HTML",
+    "JSON",
+    "TEXT",
+    "ErrorPage",
+    "Pages",
+    "guard_challenge",
+    "negotiate",
+    "preflight_header",
+]
 
 JSON = "json"
 HTML = "html"
@@ -126,6 +139,7 @@ class ErrorPage:
             HTML: (
                 "text/html; charset=utf-8",
                 '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                '<meta name="viewport" content="width=device-width">'
                 f"<title>{title}</title></head>\n<body><h1>{title}</h1>"
                 f"<p>{html.escape(message)}</p></body></html>\n",
             ),
@@ -188,3 +202,94 @@ class ErrorPage:
     def body(self, kind: str) -> bytes:
         """Return the rendered body of one variant (``"json"``, ``"html"``, ``"text"``)."""
         return self._variants[kind][1]
+
+
+def _duration(seconds: int) -> str:
+    """``seconds`` in words, rounded up to what a person waits: "42 seconds", "5 minutes"."""
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    if minutes < 120:
+        return f"{minutes} minutes"
+    return f"{-(-minutes // 60)} hours"
+
+
+#: 429 pages kept, by wait: a window's waits are few, but they are not bounded by us.
+_THROTTLED_MEMO = 128
+
+
+class Pages:
+    """Every page the core answers with, for one challenge, rendered once.
+
+    The 429 page says in words how long to wait, so it is rendered per wait
+    (``Retry-After`` value) and a few are kept.
+    """
+
+    def __init__(self, challenge: str) -> None:
+        self.unauthorized = ErrorPage(
+            401,
+            "unauthorized",
+            "This resource requires a username and password (HTTP Basic authentication).",
+            [("WWW-Authenticate", challenge)],
+        )
+        self.https_required = ErrorPage(
+            403, "https_required", "HTTPS required: credentials must not travel in clear text."
+        )
+        self.forbidden = ErrorPage(
+            403, "forbidden", "You are authenticated, but not allowed to do this."
+        )
+        self.error = ErrorPage(
+            500, "internal_error", "The server could not check your credentials; try again later."
+        )
+        self.overloaded = ErrorPage(
+            503, "unavailable", "The server is too busy to check passwords; try again shortly."
+        )
+        self.unavailable = ErrorPage(
+            503, "unavailable", "The server cannot check credentials right now; try again shortly."
+        )
+        self._throttled: dict[int, ErrorPage] = {}
+
+    def throttled(self, retry_after: int) -> ErrorPage:
+        """The 429 page for a wait of ``retry_after`` seconds."""
+        page = self._throttled.get(retry_after)
+        if page is None:
+            page = ErrorPage(
+                429,
+                "too_many_requests",
+                f"Too many failed login attempts; try again in {_duration(retry_after)}.",
+            )
+            if len(self._throttled) >= _THROTTLED_MEMO:
+                self._throttled.clear()
+            self._throttled[retry_after] = page
+        return page
+
+
+# RFC 9110 and the Fetch standard: what of an application's answer to a CORS
+# preflight may reach the client when the preflight passed unauthenticated.
+_PREFLIGHT_HEADERS = ("access-control-", "allow", "vary")
+
+
+def preflight_header(name: str | bytes) -> bool:
+    """Whether a response header may reach the client in an unauthenticated preflight's answer.
+
+    ``Access-Control-*``, ``Allow`` and ``Vary``, matched case-insensitively
+    (RFC 9110 §5.1), for WSGI's text names and ASGI's bytes alike.
+    """
+    text = name.decode("latin-1") if isinstance(name, bytes) else name
+    return text.lower().startswith(_PREFLIGHT_HEADERS)
+
+
+def guard_challenge(headers: Iterable[tuple[str, str]], challenge: str) -> list[tuple[str, str]]:
+    """The headers of a custom 401 page, with the challenge and ``no-store`` made sure of.
+
+    RFC 9110 §15.5.2: a 401 MUST carry a ``WWW-Authenticate`` challenge (a
+    renderer that forgot it would also defeat the browser's prompt). Names
+    compare case-insensitively (RFC 9110 §5.1).
+    """
+    kept = list(headers)
+    names = {name.lower() for name, _ in kept}
+    if not any(n.lower() == "www-authenticate" and v == challenge for n, v in kept):
+        kept.append(("WWW-Authenticate", challenge))
+    if "cache-control" not in names:
+        kept.append(("Cache-Control", "no-store"))
+    return kept

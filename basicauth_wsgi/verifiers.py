@@ -243,7 +243,7 @@ class HashedUsers:
     its raw bytes): at most two rounds, whoever the user is.
     """
 
-    __slots__ = ("_kind", "_pads", "_users", "releases_gil", "source")
+    __slots__ = ("_kind", "_pad_kinds", "_pads", "_users", "releases_gil", "source")
 
     #: Checking a hash is slow: BasicAuth caches results by default.
     cache_by_default = True
@@ -258,23 +258,37 @@ class HashedUsers:
 
     @classmethod
     def from_entries(
-        cls, entries: Iterable[tuple[str, str, str]], *, source: str, allow_empty: bool = False
+        cls,
+        entries: Iterable[tuple[str, str, str]],
+        *,
+        source: str,
+        allow_empty: bool = False,
+        previous: HashedUsers | None = None,
     ) -> HashedUsers:
         """Build a store from ``(username, hash, where)`` triples (a parsed file).
 
         ``where`` (e.g. ``"users.htpasswd, line 7"``) prefixes every error.
         An empty store is allowed only with ``allow_empty``: it refuses
-        everyone, and it is logged.
+        everyone, and it is logged. ``previous`` (the version this one
+        replaces) lends its dummy hashes for the kinds both hold, so a
+        reload hashes nothing unless a new kind of hash appears.
         """
         self = cls.__new__(cls)
         self.source = source
-        self._load(entries, source)
+        self._load(entries, source, None if previous is None else previous._pad_kinds)
         if not self._users and not allow_empty:
             raise ValueError(f"{source} has no users: nobody could log in (refusing to start)")
         return self
 
-    def _load(self, entries: Iterable[tuple[str, str, str]], source: str) -> None:
-        self._users, self._pads, self._kind, schemes = _load_hashes(entries, source)
+    def _load(
+        self,
+        entries: Iterable[tuple[str, str, str]],
+        source: str,
+        reuse: Mapping[tuple[str, int], str] | None = None,
+    ) -> None:
+        self._users, self._pads, self._kind, schemes, self._pad_kinds = _load_hashes(
+            entries, source, reuse or {}
+        )
         from .hashes.registry import BY_NAME
 
         #: Every hash it holds is checked outside the interpreter lock.
@@ -327,16 +341,23 @@ _NEGLIGIBLE = 0.01
 _MAX_PADS = 8
 
 
-def _load_hashes(
-    entries: Iterable[tuple[str, str, str]], source: str
-) -> tuple[dict[str, str], tuple[str, ...], dict[str, int] | None, frozenset[str]]:
-    """Check every hash; return username (NFC) -> hash, the pad hashes, who is which, the schemes.
+class _Loaded(NamedTuple):
+    users: dict[str, str]  # username (NFC) -> hash
+    pads: tuple[str, ...]  # one dummy hash per kind padded for, slowest first
+    kind: dict[str, int] | None  # user -> index among the pads (None: one kind)
+    schemes: frozenset[str]  # every scheme a check may run
+    pad_kinds: dict[tuple[str, int], str]  # (scheme, cost) -> its pad, for the next version
 
-    The pads are one dummy hash (a random password) per kind of hash in the
-    store, slowest first; the third value maps each user of a padded kind
-    to its index among the pads (``None`` for a store of one kind, where
-    every user is of kind 0); the fourth names every scheme checked (the
-    pads' included). Weak hashes are logged once per weakness.
+
+def _load_hashes(
+    entries: Iterable[tuple[str, str, str]],
+    source: str,
+    reuse: Mapping[tuple[str, int], str],
+) -> _Loaded:
+    """Check every hash and make the pads (dummy hashes of random passwords, see :class:`_Loaded`).
+
+    A pad of a kind found in ``reuse`` is taken from there instead of
+    hashed anew. Weak hashes are logged once per weakness.
     """
     from .hashes import dummy_hash, hash_password, identify
 
@@ -378,8 +399,11 @@ def _load_hashes(
             shown,
         )
     if not work:
-        pad = hash_password(secrets.token_urlsafe(16))
-        return users, (pad,), None, frozenset({identify(pad).scheme})
+        pad = next(iter(reuse.values()), None) or hash_password(secrets.token_urlsafe(16))
+        info = identify(pad)
+        return _Loaded(
+            users, (pad,), None, frozenset({info.scheme}), {(info.scheme, info.cost): pad}
+        )
     slowest = max(work.values())
     kinds = sorted(
         (k for k, w in work.items() if w >= slowest * _NEGLIGIBLE), key=lambda k: -work[k]
@@ -393,12 +417,15 @@ def _load_hashes(
             _MAX_PADS,
         )
         kinds = kinds[:_MAX_PADS]
-    pads = tuple(dummy_hash(sample[k]) for k in kinds)
+    pad_kinds = {k: reuse.get(k) or dummy_hash(sample[k]) for k in kinds}
+    pads = tuple(pad_kinds[k] for k in kinds)
     schemes = frozenset(scheme for scheme, _ in work)
     if len(work) == 1:
-        return users, pads, None, schemes
+        return _Loaded(users, pads, None, schemes, pad_kinds)
     index = {k: i for i, k in enumerate(kinds)}
-    return users, pads, {u: index[k] for u, k in kind_of.items() if k in index}, schemes
+    return _Loaded(
+        users, pads, {u: index[k] for u, k in kind_of.items() if k in index}, schemes, pad_kinds
+    )
 
 
 class CallableVerifier:

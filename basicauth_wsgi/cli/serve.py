@@ -212,7 +212,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         help="do not write the Common Log Format access log to stdout",
     )
     auth = run.add_argument_group("authentication (each also BASICAUTH_<NAME>)")
-    for opt in middleware_options.OPTIONS:
+    for opt in middleware_options.STRING_OPTIONS:
         dest = "mw_" + opt.name
         names = [opt.flag, *opt.flag_aliases]
         text = f"{opt.help} ({', '.join((opt.env, *opt.env_aliases))})"
@@ -244,7 +244,7 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> ServeCo
         environ, ignore=[o.env for o in SERVER_OPTIONS if o.env]
     )
     spelled = {name: f"BASICAUTH_{name.upper()}" for name in settings}
-    for opt in middleware_options.OPTIONS:
+    for opt in middleware_options.STRING_OPTIONS:
         given = getattr(args, "mw_" + opt.name, None)
         if given is None:
             continue

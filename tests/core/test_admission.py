@@ -237,7 +237,7 @@ def test_a_success_gives_its_attempt_back(inner: Recorder) -> None:
     # per_client=2: two right passwords, then two wrong ones, are all checked.
     throttle = Throttle(per_client=2, per_user=0)
     app = BasicAuth(inner, {"admin": "right"}, throttle=throttle, cache=None)
-    app.gate.results = None  # no memo either: every request is checked
+    app.gate.decider.results = None  # no memo either: every request is checked
     assert [get(app, "admin", "right")[0][:3] for _ in range(2)] == ["200", "200"]
     assert [get(app, "admin", p)[0][:3] for p in ("x", "y", "z")] == ["401", "401", "429"]
 
@@ -325,9 +325,13 @@ def test_a_failing_store_answers_503_never_a_pass_never_a_500(
 
 
 class Recording:
-    """A slow store (it says so) that records which thread checked, at which priority."""
+    """A slow store whose hash releases the interpreter lock (it says so, as bcrypt's would).
+
+    Records which thread checked, at which priority.
+    """
 
     cache_by_default = True
+    releases_gil = True
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, int]] = []
@@ -379,4 +383,53 @@ def test_a_cheap_store_checks_in_the_callers_thread(inner: Recorder) -> None:
     app = BasicAuth(inner, users, max_concurrent_checks=2)
     assert get(app, "admin", "right")[0] == "200 OK"
     assert seen == [threading.current_thread().name]
-    assert app.gate.pool is None
+    assert app.gate.scheduler.hashing_threads is None
+
+
+class PurePython(Recording):
+    """Slow, but in pure Python (SHA-crypt, MD5-crypt): its check holds the interpreter lock."""
+
+    releases_gil = False
+
+
+def test_a_hash_that_holds_the_interpreter_lock_is_never_niced(inner: Recorder) -> None:
+    # A niced thread holding the lock while the scheduler passes it over
+    # would stall every request behind it.
+    users = PurePython()
+    app = BasicAuth(inner, users, max_concurrent_checks=2)
+    assert get(app, "admin", "wrong", "192.0.2.1")[0].startswith("401")
+    assert users.seen == [(threading.current_thread().name, _priority())]
+    assert app.gate.scheduler.hashing_threads is None
+
+
+@pytest.mark.parametrize(
+    ("line", "niced"),
+    [
+        ("alice:{bcrypt}", True),
+        ("alice:{sha512}", False),
+        ("alice:{apr1}", False),
+        ("alice:{bcrypt}\nbob:{apr1}", False),
+    ],
+    ids=["bcrypt", "sha512-crypt", "apr1", "bcrypt-and-apr1"],
+)
+def test_the_hash_registry_says_which_files_are_niced(
+    tmp_path: Any, line: str, niced: bool
+) -> None:
+    from basicauth_wsgi import HtpasswdFile
+    from basicauth_wsgi.hashes import hash_password
+
+    text = line.format(
+        bcrypt=hash_password("pw", "bcrypt"),
+        sha512=hash_password("pw", "sha512-crypt"),
+        apr1=hash_password("pw", "apr1"),
+    )
+    path = tmp_path / "users"
+    path.write_text(text + "\n")
+    users = HtpasswdFile(path, reload=False)
+    assert users.releases_gil is niced
+
+
+def _priority() -> int:
+    import os
+
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Clock, Recorder, auth, make
+from helpers import Recorder, auth, make
 
 from basicauth_wsgi import BasicAuth
 from basicauth_wsgi.htpasswd import HtgroupFile, parse_htgroup
@@ -100,65 +100,59 @@ def test_missing_htgroup_file_names_it(tmp_path: Path) -> None:
 
 
 def test_htgroup_rewrite_in_place_is_picked_up(tmp_path: Path) -> None:
-    clock = Clock()
     path = write(tmp_path / "groups", "admin: alice\n")
-    groups = HtgroupFile(path, check_interval=1.0, clock=clock)
+    groups = HtgroupFile(path, check_interval=60)
     write(path, "admin: alice bob\n")
-    clock.now += 0.5
     assert groups.members("admin") == {"alice"}  # not checked yet
-    clock.now += 0.5
+    groups.refresh()
     assert groups.members("admin") == {"alice", "bob"}
 
 
 def test_htgroup_replacement_by_rename_is_picked_up(tmp_path: Path) -> None:
-    clock = Clock()
     path = write(tmp_path / "groups", "admin: alice\n")
-    groups = HtgroupFile(path, clock=clock)
+    groups = HtgroupFile(path, check_interval=60)
     os.replace(write(tmp_path / "groups.new", "admin: bob\n"), path)
-    clock.now += 1
+    groups.refresh()
     assert groups.members("admin") == {"bob"}
 
 
 def test_broken_htgroup_edit_keeps_the_last_good_groups(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
     path = write(tmp_path / "groups", "admin: alice\n")
-    groups = HtgroupFile(path, clock=clock)
+    groups = HtgroupFile(path, check_interval=60)
     write(path, "admin: alice bob\nops carol\n")
     with caplog.at_level(logging.ERROR, logger="basicauth_wsgi"):
         for _ in range(5):
-            clock.now += 1
+            groups.refresh()
             assert groups.members("admin") == {"alice"}
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1  # once, not once per check
     assert "line 2" in errors[0].getMessage()
     assert "keeping the last good version" in errors[0].getMessage()
     write(path, "admin: bob\n")
-    clock.now += 1
+    groups.refresh()
     assert groups.members("admin") == {"bob"}
 
 
 def test_deleted_htgroup_file_keeps_the_last_good_groups(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
     path = write(tmp_path / "groups", "admin: alice\n")
-    groups = HtgroupFile(path, clock=clock)
+    groups = HtgroupFile(path, check_interval=60)
     path.unlink()
     with caplog.at_level(logging.ERROR, logger="basicauth_wsgi"):
         for _ in range(3):
-            clock.now += 1
+            groups.refresh()
             assert groups.members("admin") == {"alice"}
     assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
 
 
 def test_htgroup_reload_false_never_rereads(tmp_path: Path) -> None:
-    clock = Clock()
     path = write(tmp_path / "groups", "admin: alice\n")
-    groups = HtgroupFile(path, reload=False, clock=clock)
+    groups = HtgroupFile(path, reload=False)
     write(path, "admin: bob\n")
-    clock.now += 3600
+    groups.refresh()
     assert groups.members("admin") == {"alice"}
 
 
@@ -180,25 +174,25 @@ def test_bad_htgroup_options(
 
 
 def test_htgroup_file_through_the_middleware(tmp_path: Path, inner: Recorder) -> None:
-    clock = Clock()
     path = write(tmp_path / "groups", "admin: alice bob\n")
-    app = make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=HtgroupFile(path, clock=clock))
+    watched = HtgroupFile(path, check_interval=60)
+    app = make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=watched)
     app.delete(SUBSCRIBER, headers=auth("alice"), status=200)
     app.delete(SUBSCRIBER, headers=auth("bob"), status=200)
     app.delete(SUBSCRIBER, headers=auth("jürgen"), status=403)
     write(path, "# alice left the team\nadmin: bob\n")
     app.delete(SUBSCRIBER, headers=auth("alice"), status=200)  # not checked yet
-    clock.now += 1
+    watched.refresh()
     app.delete(SUBSCRIBER, headers=auth("alice"), status=403)
     app.delete(SUBSCRIBER, headers=auth("bob"), status=200)
 
 
 def test_group_removed_from_the_file_refuses_everyone(tmp_path: Path, inner: Recorder) -> None:
-    clock = Clock()
     path = write(tmp_path / "groups", "admin: alice\n")
-    app = make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=HtgroupFile(path, clock=clock))
+    watched = HtgroupFile(path, check_interval=60)
+    app = make(inner, PASSWORDS, rules=(ADMIN_DELETE,), groups=watched)
     write(path, "ops: alice\n")
-    clock.now += 1
+    watched.refresh()
     app.delete(SUBSCRIBER, headers=auth("alice"), status=403)
 
 

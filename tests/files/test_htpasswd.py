@@ -23,14 +23,6 @@ HTPASSWD = shutil.which("htpasswd")
 needs_htpasswd = pytest.mark.skipif(HTPASSWD is None, reason="Apache's htpasswd is not installed")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
@@ -146,84 +138,78 @@ def test_usernames_with_non_ascii_over_the_middleware(tmp_path: Path) -> None:
 
 
 def test_rewrite_in_place_is_picked_up(tmp_path: Path) -> None:
-    clock = Clock()
     path = write(tmp_path / "h", f"alice:{apr1('one')}\n")
-    users = HtpasswdFile(path, clock=clock)
+    users = HtpasswdFile(path, check_interval=60)
     write(path, f"alice:{apr1('two')}\nbob:{apr1('three')}\n")
-    clock.now += 0.5
     assert users.verify("alice", "one") == "alice"  # not checked yet
-    clock.now += 0.5
+    users.refresh()
     assert users.verify("alice", "two") == "alice"
     assert users.verify("bob", "three") == "bob"
     assert users.verify("alice", "one") is None
 
 
 def test_replacement_by_rename_is_picked_up(tmp_path: Path) -> None:
-    clock = Clock()
     path = write(tmp_path / "h", f"alice:{apr1('one')}\n")
-    users = HtpasswdFile(path, clock=clock)
+    users = HtpasswdFile(path, check_interval=60)
     os.replace(write(tmp_path / "new", f"alice:{apr1('two')}\n"), path)
-    clock.now += 1
+    users.refresh()
     assert users.verify("alice", "two") == "alice"
 
 
 def test_broken_new_version_keeps_the_last_good_one(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
     path = write(tmp_path / "h", f"alice:{apr1('one')}\n")
-    users = HtpasswdFile(path, clock=clock)
+    users = HtpasswdFile(path, check_interval=60)
     write(path, f"alice:{apr1('two')}\nbob:garbage\n")
     with caplog.at_level(logging.ERROR, logger="basicauth_wsgi"):
         for _ in range(5):
-            clock.now += 1
+            users.refresh()
             assert users.verify("alice", "one") == "alice"
             assert users.verify("alice", "two") is None
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1  # logged once, not once per check
     assert "line 2" in caplog.text and "keeping the last good version" in caplog.text
     write(path, f"alice:{apr1('three')}\n")
-    clock.now += 1
+    users.refresh()
     assert users.verify("alice", "three") == "alice"
 
 
 def test_deleted_file_keeps_the_last_good_one(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
     path = write(tmp_path / "h", f"alice:{apr1('one')}\n")
-    users = HtpasswdFile(path, clock=clock)
+    users = HtpasswdFile(path, check_interval=60)
     path.unlink()
     with caplog.at_level(logging.ERROR, logger="basicauth_wsgi"):
         for _ in range(3):
-            clock.now += 1
+            users.refresh()
             assert users.verify("alice", "one") == "alice"
     assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
 
 
 def test_reload_false_never_rereads(tmp_path: Path) -> None:
-    clock = Clock()
     path = write(tmp_path / "h", f"alice:{apr1('one')}\n")
-    users = HtpasswdFile(path, reload=False, clock=clock)
+    users = HtpasswdFile(path, reload=False)
     write(path, f"alice:{apr1('two')}\n")
-    clock.now += 10
+    users.refresh()
     assert users.verify("alice", "one") == "alice"
 
 
 def test_reload_drops_the_verification_cache(tmp_path: Path) -> None:
-    clock = Clock()
     path = write(tmp_path / "h", f"alice:{apr1('one')}\n")
-    app = webtest.TestApp(BasicAuth(Recorder(), HtpasswdFile(path, clock=clock)))
+    watched = HtpasswdFile(path, check_interval=60)
+    app = webtest.TestApp(BasicAuth(Recorder(), watched))
     app.get("/", headers={"Authorization": basic("alice", "one")})
     write(path, f"alice:{apr1('two')}\n")
-    clock.now += 1
+    watched.refresh()
     app.get("/", headers={"Authorization": basic("alice", "one")}, status=401)
     app.get("/", headers={"Authorization": basic("alice", "two")})
 
 
 def test_requests_keep_flowing_while_the_file_changes(tmp_path: Path) -> None:
-    # A tiny check interval and a real clock: every request may trigger a
-    # reload while others verify. alice is in every version.
+    # A tiny check interval: the watcher thread reloads again and again
+    # while requests verify. alice is in every version.
     alice = f"alice:{apr1('stays')}\n"
     path = write(tmp_path / "h", alice)
     users = HtpasswdFile(path, check_interval=0.001)
@@ -247,6 +233,41 @@ def test_requests_keep_flowing_while_the_file_changes(tmp_path: Path) -> None:
             thread.join(timeout=30)
     assert results and all(results)
     assert users.generation > 0
+
+
+def test_the_watcher_thread_reloads_without_any_request(tmp_path: Path) -> None:
+    path = write(tmp_path / "h", f"alice:{apr1('one')}\n")
+    users = HtpasswdFile(path, check_interval=0.05)
+    os.replace(write(tmp_path / "new", f"alice:{apr1('two')}\n"), path)
+    deadline = time.monotonic() + 10
+    while users.generation == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling the watcher's result, with a deadline
+    assert users.verify("alice", "two") == "alice"
+    users.close()
+
+
+def test_a_reload_reuses_the_dummy_hashes_of_kinds_it_still_holds(tmp_path: Path) -> None:
+    from basicauth_wsgi import hashes
+
+    path = write(tmp_path / "h", f"alice:{apr1('one')}\n")
+    users = HtpasswdFile(path, check_interval=60)
+    made: list[str] = []
+    real = hashes.dummy_hash
+
+    def counting(hashed: str) -> str:
+        made.append(hashed)
+        return real(hashed)
+
+    hashes.dummy_hash = counting  # type: ignore[assignment]
+    try:
+        write(path, f"alice:{apr1('two')}\nbob:{apr1('three')}\n")
+        assert users.refresh()
+        assert made == []  # the same kind: nothing hashed
+        write(path, f"alice:{apr1('two')}\ncarol:{hashes.hash_password('x', 'sha256-crypt')}\n")
+        assert users.refresh()
+        assert len(made) == 1  # only the new kind's pad
+    finally:
+        hashes.dummy_hash = real  # type: ignore[assignment]
 
 
 # -- writing ------------------------------------------------------------------

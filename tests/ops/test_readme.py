@@ -208,7 +208,7 @@ def test_cli_block(site: Path) -> None:
 
 def test_every_serve_flag_and_variable_is_in_the_reference_table() -> None:
     from basicauth_wsgi.cli.serve import SERVER_OPTIONS
-    from basicauth_wsgi.options import OPTIONS
+    from basicauth_wsgi.options import STRING_OPTIONS as OPTIONS
 
     start = README.index("| `serve` flag | environment |")
     rows = README[start : README.index("\n\n", start)].splitlines()[2:]

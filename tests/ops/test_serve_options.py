@@ -22,7 +22,7 @@ from basicauth_wsgi.cli.serve import (
 )
 from basicauth_wsgi.hashes import hash_password
 from basicauth_wsgi.htpasswd import write_htpasswd
-from basicauth_wsgi.options import OPTIONS
+from basicauth_wsgi.options import STRING_OPTIONS as OPTIONS
 
 from .support import FakeServe, child_env
 
@@ -111,7 +111,7 @@ def test_middleware_flags_reach_the_middleware(run: Any, users: Path) -> None:
         "/x", headers={"Authorization": basic("ops", "ops-pw")}, extra_environ=https, status=429
     )
     [(middleware, _)] = fake.calls
-    assert middleware.gate.cache is None  # type: ignore[attr-defined]
+    assert middleware.cache is None  # type: ignore[attr-defined]
 
 
 def test_flags_win_over_the_environment(run: Any, users: Path, tmp_path: Path) -> None:

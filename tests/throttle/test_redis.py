@@ -224,7 +224,7 @@ def test_the_environment_variable_configures_a_redis_store(redis_url: str, varia
         },
     )
     assert isinstance(middleware, BasicAuth)
-    throttle = middleware.gate.throttle
+    throttle = middleware.throttle
     assert throttle is not None and throttle.per_client == 7
     assert isinstance(throttle.store, RedisStore)
     throttle.store.close()
