@@ -24,6 +24,11 @@ def _wake(future: asyncio.Future[bool]) -> None:
         future.set_result(True)
 
 
+def _expire(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)
+
+
 class Wakeup:
     """Set once, from any thread; until then threads block in :meth:`wait`, tasks await.
 
@@ -66,10 +71,13 @@ class Wakeup:
             if self._event.is_set():
                 return True
             self._futures.append(entry)
+        # Not asyncio.wait_for: it may swallow a cancellation that arrives
+        # with the wake-up (bpo-42130); a cancelled waiter must see it.
+        timer = loop.call_later(timeout, _expire, future)
         try:
-            return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            return self._event.is_set()
+            woken = await future
         finally:
+            timer.cancel()
             with self._lock, contextlib.suppress(ValueError):
                 self._futures.remove(entry)
+        return woken or self._event.is_set()

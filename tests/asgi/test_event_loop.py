@@ -288,3 +288,37 @@ def test_is_this_address_trusted_for_a_blocked_user_is_asked_off_the_loop() -> N
     run(scenario())
     assert ("trusted", "MainThread") not in store.calls
     assert store.calls and all(name.startswith("basicauth-asgi") for _, name in store.calls)
+
+
+def test_a_reload_never_runs_on_the_event_loop(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+    import time
+
+    from basicauth_wsgi import HtpasswdFile
+    from basicauth_wsgi.hashes import hash_password
+    from basicauth_wsgi.htpasswd import write_htpasswd
+
+    path = tmp_path / "users"
+    write_htpasswd(path, {"alice": hash_password("pw", "sha256-crypt")})
+    users = HtpasswdFile(path, check_interval=0.05)
+    app = BasicAuth(Recorder(), users)
+
+    async def scenario() -> None:
+        assert (await get(app, "/", "alice")).status == 200
+        write_htpasswd(tmp_path / "next", {"bob": hash_password("pw", "sha256-crypt")})
+        os.replace(tmp_path / "next", path)
+        deadline = time.monotonic() + TIMEOUT
+        while users.generation == 0:  # requests keep flowing meanwhile, on the loop
+            assert time.monotonic() < deadline, "the file was never reloaded"
+            assert (await get(app, "/health")).status in (200, 401)
+            await asyncio.sleep(0.01)
+        assert (await get(app, "/", "alice")).status == 401
+        assert (await get(app, "/", "bob")).status == 200
+
+    with caplog.at_level(logging.INFO, logger="basicauth_wsgi"):
+        run(scenario())
+    reloads = [r for r in caplog.records if r.getMessage().endswith("reloaded")]
+    assert reloads and {r.threadName for r in reloads} == {"basicauth-watch"}
+    users.close()

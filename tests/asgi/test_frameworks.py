@@ -134,3 +134,15 @@ def test_starlette_websocket_refused_then_accepted() -> None:
     accepted = run(websocket(app, scope_for("/ws", headers=list(ADMIN.items()), **ws)))
     assert [m["type"] for m in accepted][:2] == ["websocket.accept", "websocket.send"]
     assert accepted[1]["text"] == "hello admin"
+
+
+def test_starlettes_requires_decorator_sees_an_authenticated_request() -> None:
+    from starlette.authentication import requires
+
+    @requires("authenticated")
+    async def private(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"hello {request.user.display_name}")
+
+    app = Starlette(routes=[Route("/", private)], middleware=[Middleware(BasicAuth, users=USERS)])
+    answered = run(request(app, scope_for("/", headers=ADMIN.items())))
+    assert (answered.status, answered.body) == (200, b"hello admin")

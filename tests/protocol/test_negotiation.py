@@ -101,3 +101,22 @@ def test_custom_unauthorized_app_cannot_turn_a_401_into_a_success(inner: Recorde
     res = make(inner, unauthorized=render).get("/", headers=auth("admin", "bad"), status=401)
     assert res.headers["WWW-Authenticate"] == CHALLENGE
     assert inner.calls == []
+
+
+def test_the_html_pages_fit_a_phone() -> None:
+    from basicauth_wsgi.responses import HTML, Pages
+
+    pages = Pages('Basic realm="x"')
+    assert b'<meta name="viewport" content="width=device-width">' in pages.unauthorized.body(HTML)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(1, "1 second"), (42, "42 seconds"), (330, "6 minutes"), (95041, "27 hours")],
+    ids=["one-second", "seconds", "minutes", "hours"],
+)
+def test_the_429_page_says_how_long_to_wait(seconds: int, words: str) -> None:
+    from basicauth_wsgi.responses import TEXT, Pages
+
+    body = Pages('Basic realm="x"').throttled(seconds).body(TEXT).decode()
+    assert f"try again in {words}." in body
