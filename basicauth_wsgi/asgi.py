@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from .adapter import FrontDoor
-from .decide import PREFLIGHT, PUBLIC, Facts, Grant, Refusal
+from .decide import PREFLIGHT, PUBLIC, Grant, Refusal, make_facts
 from .responses import guard_challenge, preflight_header
 
 __all__ = ["ASGIApp", "BasicAuth", "BasicCredentials", "BasicUser", "request_path"]
@@ -208,16 +208,18 @@ class BasicAuth(FrontDoor["ASGIApp"]):
         client = scope.get("client")
         path, other = request_path(scope)
         decision = await self._arun(
-            Facts(
-                header,
-                client[0] if client else "-",
-                method,
-                path,
-                scope.get("scheme") in ("https", "wss"),
-                method == "OPTIONS"
-                and _header(headers, b"origin") is not None
-                and _header(headers, b"access-control-request-method") is not None,
-                other,
+            make_facts(
+                (
+                    header,
+                    client[0] if client else "-",
+                    method,
+                    path,
+                    scope.get("scheme") in ("https", "wss"),
+                    method == "OPTIONS"
+                    and _header(headers, b"origin") is not None
+                    and _header(headers, b"access-control-request-method") is not None,
+                    other,
+                )
             )
         )
         # The one place the header is removed: the application never sees a

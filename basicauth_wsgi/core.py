@@ -39,6 +39,10 @@ class Gate:
         self.scheduler = Scheduler(self.decider, settings)
         self.run = self.scheduler.run
         self.arun = self.scheduler.arun
+        #: The two halves of :meth:`run`, for a front door's hot path: a
+        #: decision, or a :class:`Check` to hand to ``complete``.
+        self.decide = self.decider.decide
+        self.complete = self.scheduler.complete
         self.anonymous = self.decider.anonymous
         self.pages = self.decider.pages
 

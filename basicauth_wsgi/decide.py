@@ -24,6 +24,7 @@ the one place (and the one place a metrics hook goes).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable
 from typing import Any, NamedTuple
 
@@ -50,6 +51,7 @@ __all__ = [
     "Facts",
     "Grant",
     "Refusal",
+    "make_facts",
 ]
 
 
@@ -71,6 +73,12 @@ class Facts(NamedTuple):
     https: bool
     preflight: bool
     other_path: str | None = None
+
+
+#: ``make_facts((header, client, method, path, https, preflight, other_path))``:
+#: a :class:`Facts` from its seven values in order, without the Python-level
+#: ``NamedTuple.__new__`` (half the cost: a front door makes one per request).
+make_facts = functools.partial(tuple.__new__, Facts)
 
 
 class _Marker:
@@ -181,15 +189,17 @@ class Decider:
 
     # -- the decision step: never blocks ---------------------------------------
 
-    def decide(self, facts: Facts) -> Decision | Check:
-        """The order of checks, up to what needs a store or a password check."""
-        return self._decide(facts, False)
-
     def resume(self, check: Check) -> Decision | Check:
         """Decide a ``LOOKUP`` again, asking the throttle store (may block on its I/O)."""
-        return self._decide(check.facts, True)
+        return self.decide(check.facts, True)
 
-    def _decide(self, facts: Facts, ask_store: bool) -> Decision | Check:
+    def decide(self, facts: Facts, ask_store: bool = False) -> Decision | Check:
+        """The order of checks, up to what needs a password check.
+
+        Without ``ask_store`` (always, but from :meth:`resume`) it never
+        blocks: a question only the throttle store can answer comes back as
+        a ``LOOKUP`` check.
+        """
         if self._screens:
             if self._path_lists and not self.protects(facts):
                 return PUBLIC
@@ -208,9 +218,24 @@ class Decider:
         # parsing as well as the hash check.
         results = self.results
         hit = results.get(header) if results is not None else None
-        if hit is not None and hit.principal is not None:
-            return self._logged_in(facts, hit, ask_store)
         throttle = self._throttle
+        if hit is not None and hit.principal is not None:
+            # The request path of a logged-in user: its limits, the rules,
+            # and now and then its trust to write again (TRUST).
+            answer: Decision = self._authorize(facts, hit) if self._rules else hit
+            if throttle is None:
+                return answer
+            try:
+                verdict = throttle.granted(facts.client, hit.username, ask_store)
+            except StoreLookup:
+                return Check(LOOKUP, facts)
+            except StoreFailure as failure:
+                return self._store_failed(failure)
+            if verdict is None:
+                return answer
+            if verdict is True:  # not blocked, and the pair's trust is due again
+                return Check(TRUST, facts, hit.username, answer=answer)
+            return self._blocked(verdict)
         try:
             if throttle is not None:
                 verdict = throttle.check_client(facts.client)
@@ -221,9 +246,8 @@ class Decider:
                 return Check(COUNT, facts, hit.username)
             credentials = split_credentials(header)
             if credentials is None:
-                scheme = "malformed" if header.lstrip()[:6].lower() == "basic " else "unsupported"
-                reason = "malformed" if scheme == "malformed" else "unsupported_scheme"
-                return Check(COUNT, facts, reason=reason)
+                basic = header.lstrip()[:6].lower() == "basic "
+                return Check(COUNT, facts, reason="malformed" if basic else "unsupported_scheme")
             username, password = credentials
             trusted = False
             if throttle is not None:
@@ -238,24 +262,6 @@ class Decider:
             return self._store_failed(failure)
         ticket = results.ticket(header) if results is not None else None
         return Check(VERIFY, facts, username, password, ticket, trusted)
-
-    def _logged_in(self, facts: Facts, hit: CachedResult, ask_store: bool) -> Decision | Check:
-        """The request path of a logged-in user: its limits, the rules, the trust refresh."""
-        throttle = self._throttle
-        answer: Decision = self._authorize(facts, hit) if self._rules else hit
-        if throttle is None:
-            return answer
-        try:
-            verdict = throttle.granted(facts.client, hit.username, ask_store)
-        except StoreLookup:
-            return Check(LOOKUP, facts)
-        except StoreFailure as failure:
-            return self._store_failed(failure)
-        if verdict is not None:
-            return self._blocked(verdict)
-        if throttle.refresh_due(facts.client, hit.username):
-            return Check(TRUST, facts, hit.username, answer=answer)
-        return answer
 
     def protects(self, facts: Facts) -> bool:
         """Return whether any reading of the request's path needs credentials."""

@@ -166,15 +166,15 @@ class ErrorPage:
         start_response: StartResponse,
         headers: Iterable[tuple[str, str]] = (),
     ) -> list[bytes]:
-        """Send the variant this request negotiates, with extra ``headers``."""
-        status, all_headers, body = self.render(
-            environ.get("HTTP_ACCEPT"),
-            environ.get("CONTENT_TYPE"),
-            environ.get("REQUEST_METHOD"),
-            headers,
-        )
-        start_response(status, all_headers)
-        return [body] if body else []
+        """Send the variant this request negotiates, with extra ``headers``.
+
+        :meth:`render` for WSGI, written out: every anonymous request ends here.
+        """
+        accept, content_type = environ.get("HTTP_ACCEPT"), environ.get("CONTENT_TYPE")
+        kind = _memo.get((accept, content_type)) or negotiate(accept, content_type)
+        base, body = self._variants[kind]
+        start_response(self.status, [*base, *headers] if headers else base.copy())
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
     def render(
         self,

@@ -219,6 +219,7 @@ class Scheduler:
 
     def __init__(self, decider: Decider, settings: Settings) -> None:
         self.decider = decider
+        self._decide = decider.decide
         self.logger = settings.logger
         self.slots = (
             None
@@ -241,7 +242,7 @@ class Scheduler:
 
     def run(self, facts: Facts) -> Decision:
         """Decide a request, running what the decision needs here (blocking)."""
-        step = self.decider.decide(facts)
+        step = self._decide(facts)
         if not isinstance(step, Check):
             return step
         return self.complete(step)
@@ -290,7 +291,7 @@ class Scheduler:
 
     async def arun(self, facts: Facts) -> Decision:
         """Decide a request on an event loop: answers inline, waits awaited, I/O in threads."""
-        step = self.decider.decide(facts)
+        step = self._decide(facts)
         if not isinstance(step, Check):
             return step
         return await self.acomplete(step)

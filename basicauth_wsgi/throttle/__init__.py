@@ -36,7 +36,7 @@ import ipaddress
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from .memory import MemoryStore
 from .store import Guarded, Reservation, StoreFailure, ThrottleStore
@@ -244,23 +244,34 @@ class Throttle:
             return Verdict(wait, "user")
         return None
 
-    def granted(self, client: str, username: str, ask_store: bool = True) -> Verdict | None:
-        """A login the cache vouched for: its :class:`Verdict` if blocked, else ``None``.
+    def granted(
+        self, client: str, username: str, ask_store: bool = True
+    ) -> Verdict | Literal[True] | None:
+        """A login the cache vouched for: its :class:`Verdict` if blocked, ``None`` if not.
 
-        The request path of every logged-in request: with no failures
-        anywhere (as the store knows without I/O) it is one call. ``ask_store``
-        as for :meth:`check_user`. Writes nothing: see :meth:`refresh_due`.
+        ``True`` (not blocked either) says the pair's trust is due to be
+        written again (:meth:`success`, at most once an hour a pair). The
+        request path of every logged-in request: with no failures anywhere
+        (as the store knows without I/O) and a fresh trust, it is one call
+        that writes nothing. ``ask_store`` as for :meth:`check_user`.
         """
-        if self._idle():
+        if not self._idle():
+            verdict = self.check_client(client)
+            if verdict is None and not self.trusts(client, username):
+                verdict = self.check_user(client, username, ask_store=ask_store)
+            if verdict is not None:
+                return verdict
+        if not self.per_user:
             return None
-        verdict = self.check_client(client)
-        if verdict is None and not self.trusts(client, username):
-            verdict = self.check_user(client, username, ask_store=ask_store)
-        return verdict
+        due = self._refresh.get((client, username))
+        return True if due is None or due <= self.clock() else None
 
     def refresh_due(self, client: str, username: str) -> bool:
         """Whether the pair's trust is due to be written again (:meth:`success`; once an hour)."""
-        return bool(self.per_user) and self._refresh.get((client, username), 0.0) <= self.clock()
+        if not self.per_user:
+            return False
+        due = self._refresh.get((client, username))
+        return due is None or due <= self.clock()
 
     def trusts(self, client: str, username: str, *, ask_store: bool = False) -> bool:
         """Return whether ``client`` logged in as ``username`` within the last 24 hours.

@@ -212,7 +212,7 @@ def test_a_cached_logins_trust_refresh_is_due_once_an_hour() -> None:
     assert throttle.granted(HOME, "admin") is None
     assert not throttle.refresh_due(HOME, "admin")  # fresh: nothing to refresh
     clock.now += 3601
-    assert throttle.granted(HOME, "admin") is None  # granting writes nothing
+    assert throttle.granted(HOME, "admin") is True  # due; granting writes nothing
     assert throttle.refresh_due(HOME, "admin")
     throttle.success(HOME, "admin")
     assert not throttle.refresh_due(HOME, "admin")
