@@ -11,7 +11,6 @@ colon, so the hash may contain colons (Werkzeug's do)::
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import tempfile
 import unicodedata
@@ -20,6 +19,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 from ._durable import fsync_directory
 from .grammar import decode_text, normalize
+from .logs import logger
 from .verifiers import HashedUsers
 from .watch import CHECK_INTERVAL, WatchedFile
 
@@ -35,8 +35,6 @@ __all__ = [
     "update_htpasswd",
     "write_htpasswd",
 ]
-
-logger = logging.getLogger("basicauth_wsgi")
 
 
 class Entry(NamedTuple):

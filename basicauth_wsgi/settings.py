@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from .admission import default_slots
 from .cache import VerificationCache
 from .header import build_challenge
+from .logs import logger as default_logger
 from .options import KEYWORDS, check_keywords
 from .paths import PathList, path_readings
 from .rules import Groups, Rule
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = ["DEFAULT", "Keywords", "Settings"]
-
-#: The one logger of the library; fail2ban-style tools read its WARNING lines.
-default_logger = logging.getLogger("basicauth_wsgi")
 
 
 class _Default:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from .grammar import is_username, normalize
+from .logs import logger
 
 __all__ = [
     "BackendUnavailable",
@@ -30,8 +30,6 @@ __all__ = [
     "as_verifier",
     "capabilities",
 ]
-
-logger = logging.getLogger("basicauth_wsgi")
 
 
 class BackendUnavailable(Exception):

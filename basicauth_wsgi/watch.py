@@ -14,7 +14,6 @@ reload never runs on a request's thread (nor on an event loop)::
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -22,9 +21,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from .logs import logger
+
 __all__ = ["CHECK_INTERVAL", "WatchedFile", "stat_signature"]
 
-logger = logging.getLogger("basicauth_wsgi")
 
 T = TypeVar("T")
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .. import __version__
+from ..logs import LOGGER_NAME
 from . import passwd
 from .serve import DEFAULT_THREADS, ServeConfig, add_parser, bind, config_from, configure_logging
 from .serve import serve as serve_with_waitress
@@ -75,7 +76,7 @@ def main(
     if args.command != "serve":
         # The library's warnings (a byte-order mark, say) reach the operator
         # as one line each, for this command only.
-        library = logging.getLogger("basicauth_wsgi")
+        library = logging.getLogger(LOGGER_NAME)
         warnings = logging.StreamHandler(stderr)
         warnings.setFormatter(logging.Formatter(f"{prog}: %(levelname)s: %(message)s"))
         warnings.setLevel(logging.WARNING)
