@@ -84,10 +84,25 @@ class FrontDoor(Generic[App]):
         self.app = app
         self.settings = Settings(users, **options)
         self.gate = Gate(self.settings)
+        self._nested_warned = False
         self._bind()
 
     def _bind(self) -> None:
         """Prepare what the transport reads per request (a subclass's hook)."""
+
+    def _nested(self) -> None:
+        """An outer BasicAuth authenticated this request and removed its header: say so, once.
+
+        SPEC §3: the right password would otherwise get a 401 in silence.
+        """
+        if not self._nested_warned:
+            self._nested_warned = True
+            self.settings.logger.warning(
+                "a request authenticated by an outer BasicAuth reached this one without its "
+                "Authorization header (the outer one's strip_authorization removed it), so it "
+                "gets a 401: wrap the application once, or pass strip_authorization=False "
+                "to the outer one"
+            )
 
     @property
     def slots(self) -> Any:

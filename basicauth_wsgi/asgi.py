@@ -183,7 +183,6 @@ class BasicAuth(FrontDoor["ASGIApp"]):
     def _bind(self) -> None:
         self._arun = self.gate.arun
         self._strip = self.settings.strip_authorization
-        self._nested_warned = False
 
     # -- the request path ---------------------------------------------------
 
@@ -245,17 +244,6 @@ class BasicAuth(FrontDoor["ASGIApp"]):
             await self._preflight(scope, receive, send)
         else:
             await self._refuse(decision, scope, receive, send)  # type: ignore[arg-type]
-
-    def _nested(self) -> None:
-        """An outer BasicAuth authenticated this request and removed its header: say so, once."""
-        if not self._nested_warned:
-            self._nested_warned = True
-            self.settings.logger.warning(
-                "a request authenticated by an outer BasicAuth reached this one without its "
-                "Authorization header (the outer one's strip_authorization removed it), so it "
-                "gets a 401: wrap the application once, or pass strip_authorization=False "
-                "to the outer one"
-            )
 
     # -- answers ---------------------------------------------------------------
 

@@ -63,7 +63,6 @@ class BasicAuth(FrontDoor["WSGIApplication"]):
         self._anonymous = gate.anonymous if self._unauthorized is None else None
         self._require_https = self.settings.require_https
         self._strip = self.settings.strip_authorization
-        self._nested_warned = False
 
     # -- the request path ---------------------------------------------------
 
@@ -103,31 +102,19 @@ class BasicAuth(FrontDoor["WSGIApplication"]):
         # a password, whatever it is answered.
         if header is not None and self._strip:
             del environ["HTTP_AUTHORIZATION"]
-        cls = decision.__class__
-        if cls is Grant:
-            environ["REMOTE_USER"] = decision.username  # type: ignore[union-attr]
+        if type(decision) is Grant:
+            environ["REMOTE_USER"] = decision.username
             environ["AUTH_TYPE"] = "Basic"
-            environ["basicauth.user"] = decision.principal  # type: ignore[union-attr]
+            environ["basicauth.user"] = decision.principal
             return self.app(environ, start_response)
-        if cls is Refusal:
-            refusal: Refusal = decision  # type: ignore[assignment]
+        if type(decision) is Refusal:
+            refusal = decision
             if refusal.status == 401 and self._unauthorized is not None:
                 return self._unauthorized(environ, self._guard_challenge(start_response))
             return refusal.page(environ, start_response, refusal.headers)
         if decision is PREFLIGHT:
             return self._preflight(environ, start_response)
         return self.app(environ, start_response)  # PUBLIC
-
-    def _nested(self) -> None:
-        """An outer BasicAuth authenticated this request and removed its header: say so, once."""
-        if not self._nested_warned:
-            self._nested_warned = True
-            self.settings.logger.warning(
-                "a request authenticated by an outer BasicAuth reached this one without its "
-                "Authorization header (the outer one's strip_authorization removed it), so it "
-                "gets a 401: wrap the application once, or pass strip_authorization=False "
-                "to the outer one"
-            )
 
     def _preflight(
         self, environ: WSGIEnvironment, start_response: StartResponse
