@@ -157,7 +157,7 @@ class Slapd:
         self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
         self._monitor: Any = None
-        (workdir / "db").mkdir(exist_ok=True)
+        (workdir / "db").mkdir(parents=True, exist_ok=True)
         tls_lines = ""
         if tls is not None:
             tls_lines = (
@@ -276,8 +276,10 @@ class Slapd:
             # A second "twin" elsewhere: a search of the whole tree finds two.
             self.add_user("twin", "twin-pw", uid_number=2000, conn=conn, under=CONTRACTORS)
             for name, members in GROUPS_OF_NAMES.items():
+                # The service account too: a groupOfNames needs a member to
+                # remain when a test takes its last user out.
                 add(f"cn={name},{GROUPS}", objectClass=["groupOfNames"], cn=[name],
-                    member=[self.dn(m) for m in members])  # fmt: skip
+                    member=[SERVICE_DN, *(self.dn(m) for m in members)])  # fmt: skip
             for number, (name, uids) in enumerate(POSIX_GROUPS.items()):
                 add(f"cn={name},{GROUPS}", objectClass=["posixGroup"], cn=[name],
                     gidNumber=[str(5000 + number)], memberUid=uids)  # fmt: skip
@@ -347,6 +349,18 @@ class Slapd:
             attrs["cn"][0].decode().lower(): int(attrs["monitorOpInitiated"][0])
             for _, attrs in found
         }
+
+    def connections(self) -> int:
+        """Connections open now (``cn=Current,cn=Connections,cn=Monitor``), its own included."""
+        import ldap
+
+        if self._monitor is None:
+            self._monitor = self.admin()
+        [(_, attrs)] = self._monitor.search_s(
+            "cn=Current,cn=Connections,cn=Monitor", ldap.SCOPE_BASE, "(objectClass=*)",
+            ["monitorCounter"],
+        )  # fmt: skip
+        return int(attrs["monitorCounter"][0])
 
     def _close_monitor(self) -> None:
         monitor, self._monitor = self._monitor, None
