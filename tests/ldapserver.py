@@ -163,6 +163,8 @@ class Slapd:
             tls_lines = (
                 f"TLSCACertificateFile {tls.ca}\nTLSCertificateFile {tls.cert}\n"
                 f"TLSCertificateKeyFile {tls.key}\n"
+                # Simple binds over TLS only: a bind that was not is refused.
+                "security simple_bind=128\n"
             )
         (workdir / "slapd.conf").write_text(
             CONFIG.format(
@@ -217,9 +219,13 @@ class Slapd:
         """A python-ldap connection bound as the directory's root DN."""
         import ldap
 
-        conn = ldap.initialize(self.url)
+        # Over TLS to a TLS server: it takes simple binds over TLS only.
+        conn = ldap.initialize(self.url if self.tls is None else self.ldaps_url)
         conn.set_option(ldap.OPT_NETWORK_TIMEOUT, 2.0)
         conn.set_option(ldap.OPT_TIMEOUT, 5.0)
+        if self.tls is not None:
+            conn.set_option(ldap.OPT_X_TLS_CACERTFILE, str(self.tls.ca))
+            conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
         conn.simple_bind_s(ADMIN_DN, ADMIN_PASSWORD)
         return conn
 
