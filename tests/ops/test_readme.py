@@ -215,6 +215,11 @@ def test_every_serve_flag_and_variable_is_in_the_reference_table() -> None:
     cells = {row.split(" | ")[0].strip("| ") for row in rows}
     expected = {f"`{o.flag}`" for o in SERVER_OPTIONS} | {"`--no-access-log`"}
     for o in OPTIONS:
+        if o.arity == "secret":  # never a flag: its row names the variable only
+            [row] = [r for r in rows if r.startswith("| (no flag) |") and f"`{o.env}`" in r]
+            assert o.help in row
+            expected.add("(no flag)")
+            continue
         flags = [o.flag + " PATH"] if o.arity == "many" else [o.flag, *o.flag_aliases]
         if o.arity == "bool":
             flags = [o.flag, "--no-" + o.flag[2:]]
