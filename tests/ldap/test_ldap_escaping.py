@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ldap.dn  # python-ldap, of the test extra: its own parser and escaping
+import ldap.filter
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -54,8 +56,7 @@ def test_dn_escaping(value: str, expected: str) -> None:
 def test_an_escaped_dn_value_parses_back_as_one_value(value: str) -> None:
     # python-ldap's own parser (libldap's ldap_str2dn) reads our escaping
     # back as exactly one RDN of one attribute holding exactly the value.
-    ldap_dn = pytest.importorskip("ldap.dn")
-    rdns = ldap_dn.str2dn(f"uid={escape_dn_value(value)},ou=people,dc=example,dc=org")
+    rdns = ldap.dn.str2dn(f"uid={escape_dn_value(value)},ou=people,dc=example,dc=org")
     assert len(rdns) == 4
     [(attribute, parsed, _)] = rdns[0]
     assert (attribute, parsed) == ("uid", value)
@@ -80,8 +81,7 @@ FILTER_TEXT = st.text(
 def test_filter_escaping_agrees_with_python_ldap(value: str) -> None:
     # python-ldap escapes the five characters of RFC 4515 §3 as we do (we
     # escape the other control characters too, which it leaves alone).
-    ldap_filter = pytest.importorskip("ldap.filter")
-    assert escape_filter_value(value) == ldap_filter.escape_filter_chars(value)
+    assert escape_filter_value(value) == ldap.filter.escape_filter_chars(value)
 
 
 BAD_TEMPLATES = [
