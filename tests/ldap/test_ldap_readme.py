@@ -65,16 +65,14 @@ def test_the_serve_block(tls_slapd: Slapd, tls: Tls) -> None:
     line = block("sh", "--ldap-url").replace("\\\n", " ")
     assignment, _, command = line.partition(" basicauth-wsgi ")
     assert assignment.startswith("BASICAUTH_LDAP_BIND_PASSWORD=")
-    argv = [
-        {URLS: tls_slapd.ldaps_url, CA: str(tls.ca)}.get(word, word)
-        for word in shlex.split(command)
-    ]
-    assert argv[:3] == ["serve", "--app", "myapp:app"]
+    swap = {URLS: tls_slapd.ldaps_url, CA: str(tls.ca), "myapp:app": f"{__name__}:hello"}
+    argv = [swap.get(word, word) for word in shlex.split(command)]
+    assert argv[0] == "serve" and argv[-2:] == ["--app", f"{__name__}:hello"]
     served: list[Any] = []
     environ = {"BASICAUTH_LDAP_BIND_PASSWORD": SERVICE_PASSWORD}
     try:
         code = main(
-            ["serve", "--app", f"{__name__}:hello", "--no-access-log", *argv[3:]],
+            [*argv, "--no-access-log"],
             environ=environ,
             serve=lambda app, config, stdout: served.append(app),
         )
