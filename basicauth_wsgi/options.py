@@ -255,7 +255,8 @@ class Option(NamedTuple):
     check: Callable[[str, Any], Any] | None = None
     #: The composite keyword this string option helps build, if any.
     into: str | None = None
-    #: Flags take this many values: ``"one"``, ``"many"`` (repeatable) or ``"bool"``.
+    #: Flags take this many values: ``"one"``, ``"many"`` (repeatable) or ``"bool"``;
+    #: ``"secret"``: no flag at all (a variable or an ini key only).
     arity: str = "one"
     #: Other names: flags (``--redis``) and environment variables.
     aliases: tuple[str, ...] = ()
@@ -354,6 +355,86 @@ OPTIONS: tuple[Option, ...] = (
         aliases=("--redis", "BASICAUTH_REDIS_URL"),
     ),
     Option(
+        "ldap_url",
+        text,
+        "LDAP or AD server URL(s), space-separated, tried in order (ldaps:// for TLS)",
+        into="users",
+    ),
+    Option(
+        "ldap_user_dn",
+        text,
+        "bind directly to this DN template: uid={username},ou=people,dc=example,dc=org",
+        into="users",
+    ),
+    Option(
+        "ldap_search_base",
+        text,
+        "search for the user's entry under this DN, then bind",
+        into="users",
+    ),
+    Option(
+        "ldap_search_filter",
+        text,
+        "filter that finds the user (default (uid={username}); AD: (sAMAccountName={username}))",
+        into="users",
+    ),
+    Option(
+        "ldap_bind_dn", text, "service account that searches (default: anonymous)", into="users"
+    ),
+    Option(
+        "ldap_bind_password_file",
+        path,
+        "file holding the service account's password",
+        into="users",
+    ),
+    # Never a flag (other users of the machine can read command lines), and
+    # never shown: ``text`` never fails, so from_strings never quotes it.
+    Option(
+        "ldap_bind_password",
+        text,
+        "the service account's password (a variable or an ini key, never a flag)",
+        into="users",
+        arity="secret",
+    ),
+    Option(
+        "ldap_group_base",
+        text,
+        "search the user's groups under this DN (default: the entry's memberOf)",
+        into="users",
+    ),
+    Option(
+        "ldap_group_filter",
+        text,
+        "filter for the user's groups, with {dn} and {username}",
+        into="users",
+    ),
+    Option(
+        "ldap_nested_groups",
+        boolean,
+        "Active Directory: groups within groups (in-chain matching rule)",
+        into="users",
+        arity="bool",
+    ),
+    Option(
+        "ldap_memberof_attribute",
+        text,
+        "attribute of the entry that lists its groups (default memberOf)",
+        into="users",
+    ),
+    Option("ldap_start_tls", boolean, "StartTLS before binding", into="users", arity="bool"),
+    Option(
+        "ldap_ca_file",
+        path,
+        "CA certificates (PEM) that verify the LDAP server's certificate",
+        into="users",
+    ),
+    Option(
+        "ldap_timeout",
+        number,
+        "seconds the directory has to answer, failover included (default 2)",
+        into="users",
+    ),
+    Option(
         "cache",
         boolean,
         "false turns the verification cache off",
@@ -444,7 +525,9 @@ def build(
     }
     if "htpasswd" in values and "users" in values:
         raise ValueError(f"{name('htpasswd')} and {name('users')} are both set; choose one")
-    if "htpasswd" in values:
+    if any(key.startswith("ldap_") for key in values):
+        kwargs["users"] = _ldap_users(values, name)
+    elif "htpasswd" in values:
         kwargs["users"] = HtpasswdFile(values["htpasswd"])
     elif "users" in values:
         kwargs["users"] = HashedUsers.from_entries(
@@ -457,7 +540,7 @@ def build(
     elif require_users:
         raise ValueError(
             f"option '{name('htpasswd')}' is required: the users file "
-            f"(or '{name('users')}': user:hash entries)"
+            f"(or '{name('users')}': user:hash entries, or '{name('ldap_url')}': a directory)"
         )
     if "htgroup" in values:
         kwargs["groups"] = HtgroupFile(values["htgroup"])
@@ -487,6 +570,57 @@ def build(
     elif tuning:
         kwargs["cache"] = _construct(VerificationCache, tuning, "cache_", name)
     return kwargs
+
+
+def _ldap_users(values: Mapping[str, Any], name: Callable[[str], str]) -> Any:
+    """An ``LdapUsers`` from the ``ldap_*`` options; ``ValueError`` names the one at fault.
+
+    The bind password comes from ``ldap_bind_password_file`` (its first line
+    ending dropped) or ``ldap_bind_password``; no message ever shows it.
+    """
+    from .ldap import LdapUsers
+
+    given = {k[len("ldap_") :]: v for k, v in values.items() if k.startswith("ldap_")}
+    for other in ("htpasswd", "users"):
+        if other in values:
+            raise ValueError(f"{name('ldap_url')} and {name(other)} are both set; choose one")
+    if "url" not in given:
+        raise ValueError(
+            f"{name('ldap_' + next(iter(given)))} is set but {name('ldap_url')} is not"
+        )
+    if ("user_dn" in given) == ("search_base" in given):
+        raise ValueError(
+            f"{name('ldap_url')}: give one of {name('ldap_user_dn')} (a DN to bind to) "
+            f"and {name('ldap_search_base')} (where to search for the user)"
+        )
+    for secret_option in ("bind_password", "bind_password_file"):
+        if secret_option in given and "bind_dn" not in given:
+            raise ValueError(
+                f"{name('ldap_' + secret_option)} is set but {name('ldap_bind_dn')} is not"
+            )
+    path_ = given.pop("bind_password_file", None)
+    if path_ is not None:
+        if "bind_password" in given:
+            raise ValueError(
+                f"{name('ldap_bind_password_file')} and {name('ldap_bind_password')} are "
+                "both set; choose one"
+            )
+        try:
+            with open(path_, encoding="utf-8") as handle:
+                secret = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ValueError(
+                f"{name('ldap_bind_password_file')}: cannot read {path_}: {reason}"
+            ) from None
+        secret = secret[:-1] if secret.endswith("\n") else secret
+        given["bind_password"] = secret[:-1] if secret.endswith("\r") else secret
+        if not given["bind_password"]:
+            raise ValueError(f"{name('ldap_bind_password_file')}: {path_} is empty")
+    try:
+        return _construct(LdapUsers, given, "ldap_", name)
+    except ImportError as exc:
+        raise ValueError(f"{name('ldap_url')}: {exc}") from None
 
 
 def _construct(

@@ -162,11 +162,7 @@ class Result:
 
 def run(rounds: int = 7, budget: float = 0.2, only: list[str] | None = None) -> list[Result]:
     """Time every variant for ``budget`` seconds a round, ``rounds`` rounds."""
-    chosen = [
-        v
-        for v in variants()
-        if only is None or v.name in only or v.name in BASELINES
-    ]
+    chosen = [v for v in variants() if only is None or v.name in only or v.name in BASELINES]
     calls = {v.name: v.build() for v in chosen}
     # Calibrate: how many calls fill the budget, per variant.
     numbers = {}

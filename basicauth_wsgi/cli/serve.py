@@ -192,6 +192,16 @@ class ServeConfig:
 _FIELDS = {f.name for f in fields(ServeConfig)}
 
 
+class _Secret(argparse.Action):
+    """A secret given as a flag: one error line that names the flag, never its value."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.error(
+            f"{self.option_strings[0]}: a secret is never a command-line argument (other "
+            f"users of the machine can read it); set {self.metavar} instead"
+        )
+
+
 def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     """Add ``serve`` and its flags: the server's, then one per middleware option."""
     run = commands.add_parser(
@@ -200,6 +210,11 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         description="Serve the mailing-list API, or any WSGI application (--app), behind "
         "Basic authentication. Every option can also be set by the environment variable "
         "named in its help; a flag wins over the environment.",
+        # Secrets are never flags (other users can read command lines).
+        epilog="Secrets, by variable only: "
+        + "; ".join(
+            f"{o.env}: {o.help}" for o in middleware_options.OPTIONS if o.arity == "secret"
+        ),
     )
     server = run.add_argument_group("server")
     for option in SERVER_OPTIONS:
@@ -213,6 +228,13 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     )
     auth = run.add_argument_group("authentication (each also BASICAUTH_<NAME>)")
     for opt in middleware_options.STRING_OPTIONS:
+        if opt.arity == "secret":  # never on a command line: a variable or an ini key
+            # Taken (hidden) so that it is refused, not read as an abbreviation
+            # of a longer flag (--ldap-bind-password-file) and echoed back.
+            auth.add_argument(
+                opt.flag, nargs="?", action=_Secret, metavar=opt.env, help=argparse.SUPPRESS
+            )
+            continue
         dest = "mw_" + opt.name
         names = [opt.flag, *opt.flag_aliases]
         text = f"{opt.help} ({', '.join((opt.env, *opt.env_aliases))})"

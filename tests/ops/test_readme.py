@@ -55,6 +55,8 @@ def test_every_block_is_claimed_by_a_test() -> None:
         ("sh", "--log-config docs/logging.ini"),
         ("nginx", "proxy_pass"),
         ("ini", "[Unit]"),
+        # Run by tests/ldap/test_ldap_readme.py, against a real slapd.
+        ("sh", "--ldap-url"),
     }
     kinds = [lang for lang, _ in BLOCKS]
     assert kinds.count("python") == len(PYTHON) and PYTHON
@@ -110,7 +112,8 @@ ASGI = [c for c in PYTHON if "basicauth_wsgi.asgi" in c]
 
 @pytest.mark.parametrize(
     "code",
-    [c for c in PYTHON if "django" not in c and c not in ASGI],
+    # (The LDAP blocks need a directory: tests/ldap/test_ldap_readme.py runs them.)
+    [c for c in PYTHON if "django" not in c and c not in ASGI and "basicauth_wsgi.ldap" not in c],
     ids=lambda c: c.splitlines()[-1][:40] if c else "",
 )
 def test_python_blocks_run_and_protect(site: Path, code: str) -> None:
@@ -215,6 +218,11 @@ def test_every_serve_flag_and_variable_is_in_the_reference_table() -> None:
     cells = {row.split(" | ")[0].strip("| ") for row in rows}
     expected = {f"`{o.flag}`" for o in SERVER_OPTIONS} | {"`--no-access-log`"}
     for o in OPTIONS:
+        if o.arity == "secret":  # never a flag: its row names the variable only
+            [row] = [r for r in rows if r.startswith("| (no flag) |") and f"`{o.env}`" in r]
+            assert o.help in row
+            expected.add("(no flag)")
+            continue
         flags = [o.flag + " PATH"] if o.arity == "many" else [o.flag, *o.flag_aliases]
         if o.arity == "bool":
             flags = [o.flag, "--no-" + o.flag[2:]]
