@@ -25,7 +25,7 @@ the one place (and the one place a metrics hook goes).
 from __future__ import annotations
 
 import functools
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
 from .addresses import is_loopback, shown
@@ -160,6 +160,9 @@ class Decider:
         caps = settings.capabilities
         self._verify = settings.verifier.verify
         self._has_user = caps.has_user
+        #: How the throttle names a user: as typed, or the store's common form.
+        self.throttle_name: Callable[[str], str] = caps.username_key or _as_typed
+        self._exact_names = caps.username_key is None
         self.results = bind_results(settings.cache, caps.generation, caps.secrets_in_memory)
         self._throttle = settings.throttle
         self._rules = settings.rules
@@ -226,7 +229,9 @@ class Decider:
             if throttle is None:
                 return answer
             try:
-                verdict = throttle.granted(facts.client, hit.username, ask_store)
+                verdict = throttle.granted(
+                    facts.client, self.throttle_name(hit.username), ask_store
+                )
             except StoreLookup:
                 return Check(LOOKUP, facts)
             except StoreFailure as failure:
@@ -252,10 +257,11 @@ class Decider:
             trusted = False
             if throttle is not None:
                 # Before the password is checked: a blocked key costs no CPU.
-                verdict = throttle.check_user(facts.client, username, ask_store, password)
+                name = self.throttle_name(username)
+                verdict = throttle.check_user(facts.client, name, ask_store, password)
                 if verdict is not None:
                     return self._blocked(verdict)
-                trusted = throttle.trusts(facts.client, username)
+                trusted = throttle.trusts(facts.client, name)
         except StoreLookup:
             return Check(LOOKUP, facts)
         except StoreFailure as failure:
@@ -277,7 +283,7 @@ class Decider:
         """``TRUST``: write the pair's trust in the store (at most once an hour a pair)."""
         assert self._throttle is not None and check.username is not None
         try:
-            self._throttle.success(check.facts.client, check.username)
+            self._throttle.success(check.facts.client, self.throttle_name(check.username))
         except StoreFailure as failure:
             # The login stands; only its 24-hour trust was not refreshed.
             self._store_failed(failure)
@@ -289,7 +295,8 @@ class Decider:
         throttle = self._throttle
         if throttle is not None:
             try:
-                reserved = throttle.reserve(facts.client, check.username, None, facts.header)
+                name = None if check.username is None else self.throttle_name(check.username)
+                reserved = throttle.reserve(facts.client, name, None, facts.header)
                 if isinstance(reserved, Verdict):
                     return self._blocked(reserved)
                 blocked = throttle.settle(reserved, False)
@@ -305,7 +312,9 @@ class Decider:
             return None
         facts = check.facts
         try:
-            reserved = throttle.reserve(facts.client, check.username, check.password, facts.header)
+            assert check.username is not None
+            name = self.throttle_name(check.username)
+            reserved = throttle.reserve(facts.client, name, check.password, facts.header)
         except StoreFailure as failure:
             return self._store_failed(failure)
         if isinstance(reserved, Verdict):
@@ -481,6 +490,10 @@ class Decider:
 
     def __repr__(self) -> str:
         return f"<Decider realm={self.settings.realm!r} verifier={self.settings.verifier!r}>"
+
+
+def _as_typed(username: str) -> str:
+    return username
 
 
 def _client(address: str) -> str:

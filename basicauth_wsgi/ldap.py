@@ -817,6 +817,16 @@ class LdapUsers:
         """Every check is a bind to the directory."""
         return "ldap"
 
+    def username_key(self, username: str) -> str:
+        """The throttle's name for ``username``: as the directory compares names.
+
+        ``uid`` and ``sAMAccountName`` match case-insensitively with
+        insignificant spaces (RFC 4517 caseIgnoreMatch, RFC 4518 §2.6.1), so
+        ``ALICE`` and `` alice`` log in as alice: the throttle must count
+        them as one user, or every spelling would be another ``per_user``.
+        """
+        return " ".join(username.split()).casefold()
+
     def __repr__(self) -> str:
         how = (
             f"user_dn={self._user_dn.text!r}"

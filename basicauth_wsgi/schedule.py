@@ -354,7 +354,8 @@ class Scheduler:
         if check.trusted or throttle is None or check.username is None:
             return check
         try:
-            trusted = throttle.trusts(check.facts.client, check.username, ask_store=True)
+            name = self.decider.throttle_name(check.username)
+            trusted = throttle.trusts(check.facts.client, name, ask_store=True)
         except StoreFailure:
             return check  # no answer: not trusted; the check itself will meet the outage
         return check._replace(trusted=True) if trusted else check

@@ -81,6 +81,11 @@ class Verifier(Protocol):
         The kind of check a password of ``username`` costs (a hash scheme
         such as ``"bcrypt"``, or ``"ldap"``): for metrics, and for where the
         check runs (see ``releases_gil``).
+    ``username_key(username) -> str`` (default: absent, names compare exactly)
+        The name under which the throttle counts ``username``: a store whose
+        names compare loosely (a directory matches ``ALICE`` and `` alice``
+        to ``alice``) gives their common form, so spelling a name another
+        way never buys a guesser another ``per_user`` allowance.
     ``releases_gil: bool`` (default ``False``)
         Its checks spend their time outside the interpreter lock (a C hash
         such as bcrypt): they may run in low-priority threads. A check in
@@ -105,6 +110,7 @@ class Capabilities(NamedTuple):
     provides_groups: bool
     check_kind: Callable[[str], str]
     releases_gil: Callable[[], bool]
+    username_key: Callable[[str], str] | None = None
 
 
 def capabilities(verifier: Verifier) -> Capabilities:
@@ -141,6 +147,10 @@ def capabilities(verifier: Verifier) -> Capabilities:
     def releases_gil() -> bool:
         return getattr(verifier, "releases_gil", False) is True
 
+    username_key = getattr(verifier, "username_key", None)
+    if username_key is not None and not callable(username_key):
+        raise TypeError(f"{verifier!r}.username_key must be a method")
+
     return Capabilities(
         has_user,
         generation,
@@ -149,6 +159,7 @@ def capabilities(verifier: Verifier) -> Capabilities:
         flags["provides_groups"],
         check_kind,
         releases_gil,
+        username_key,
     )
 
 

@@ -141,3 +141,14 @@ def test_a_frozen_server_is_a_503_never_a_500(own_slapd: Slapd) -> None:
     finally:
         own_slapd.resume()
     app.get("/", headers=auth("bob"))
+
+
+def test_spelling_a_name_another_way_buys_no_more_guesses(slapd: Slapd) -> None:
+    # The directory logs ALICE and " alice" in as alice; the throttle must
+    # count them as one user, or each spelling is a fresh per_user allowance.
+    throttle = Throttle(per_client=0, per_user=3)
+    app = protected(service(slapd), throttle=throttle)
+    for n, spelling in enumerate(["alice", "ALICE", " Alice "]):
+        app.get("/", headers=auth(spelling, f"guess-{n}"), status=401)
+    app.get("/", headers=auth("aLiCe", "guess-3"), status=429)
+    app.get("/", headers=auth("bob", "guess"), status=401)  # another user is not blocked
