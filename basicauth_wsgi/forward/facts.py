@@ -208,6 +208,9 @@ class Reader:
         self.style = style
         self.trusted = trusted
         self.prefix = prefix
+        # X-Forwarded-For values already read: a proxy sends the same few
+        # again and again. Bounded in count and in the length of a key.
+        self._clients: dict[str, str | None] = {}
 
     def read(self, said: Said) -> Original | BadFacts:
         """The original request, or why it cannot be believed."""
@@ -260,12 +263,28 @@ class Reader:
         if https is None:
             return _bad("bad_forwarded_proto", "X-Forwarded-Proto is not http or https", nginx)
         chain = said.forwarded_for
-        client = None if chain is None else forwarded_client(chain, self.trusted)
+        client = None if chain is None else self._client(chain)
         if client is None:
             # Counting every client as the proxy would let one block them
             # all: a proxy that does not say who asks is misconfigured.
             return _bad("no_client", "the proxy sent no client address (X-Forwarded-For)", nginx)
         return Original(client, method, path, https, nginx)
+
+    def _client(self, chain: str) -> str | None:
+        clients = self._clients
+        try:
+            return clients[chain]
+        except KeyError:
+            pass
+        client = forwarded_client(chain, self.trusted)
+        if len(chain) <= _MEMO_TEXT:
+            if len(clients) >= _MEMO_SIZE:
+                clients.clear()  # an attacker's many values only make it restart
+            clients[chain] = client
+        return client
+
+
+_MEMO_SIZE, _MEMO_TEXT = 4096, 64
 
 
 def _bad(reason: str, message: str, nginx: bool) -> BadFacts:
