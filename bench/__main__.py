@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from . import asgi, attack, growth, inprocess, wire
+from . import asgi, attack, forward, growth, inprocess, wire
 from . import redis as redis_part
 
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         "--skip",
         action="append",
         default=[],
-        choices=["inprocess", "wire", "growth", "attack", "redis", "asgi"],
+        choices=["inprocess", "wire", "growth", "attack", "redis", "asgi", "forward"],
     )
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args(argv)
@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         emit(redis_part.report(rounds_wire, seconds, quick))
     if "asgi" not in args.skip:
         emit(asgi.report(quick, rounds_in, rounds_wire, seconds))
+    if "forward" not in args.skip:
+        emit(forward.report(quick, rounds_wire, seconds))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             handle.write("\n\n".join(parts) + "\n")
