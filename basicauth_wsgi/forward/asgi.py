@@ -112,9 +112,12 @@ class ForwardAuth(ForwardDoor):
         original = self.reader.read(said)
         if isinstance(original, BadFacts):
             return self.bad(original, peer, get("accept"), method)
-        client_address, method, path, https, nginx = original
-        facts = make_facts((get("authorization"), client_address, method, path, https, False, None))
+        client_address, original_method, path, https, nginx = original
+        facts = make_facts(
+            (get("authorization"), client_address, original_method, path, https, False, None)
+        )
         decision = await self._arun(facts)
+        # The body follows this request's own method, as in the WSGI service.
         return self.decided(decision, get("accept"), get("content-type"), method, nginx)
 
     def _read_headers(self, headers: Any) -> tuple[dict[str, str], bool]:

@@ -129,7 +129,12 @@ class ForwardDoor:
         method: str,
         nginx: bool,
     ) -> Answer:
-        """The answer to the proxy for the core's decision."""
+        """The answer to the proxy for the core's decision; ``method`` is the asking request's own.
+
+        A ``HEAD`` gets no body (RFC 9110 §9.3.2); nginx and Traefik ask with
+        ``GET`` whatever the client's method, and must get the body their
+        ``Content-Length`` announces.
+        """
         if decision.__class__ is Grant:
             return self.answers.grant(decision.username, decision.principal)
         if decision is PUBLIC:

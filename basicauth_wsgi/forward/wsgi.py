@@ -85,12 +85,16 @@ class ForwardAuth(ForwardDoor):
         original = self.reader.read(said)
         if isinstance(original, BadFacts):
             return self.bad(original, peer, get("HTTP_ACCEPT"), method)
-        client, method, path, https, nginx = original
+        client, original_method, path, https, nginx = original
         decision = self._decide(
-            make_facts((get("HTTP_AUTHORIZATION"), client, method, path, https, False, None))
+            make_facts(
+                (get("HTTP_AUTHORIZATION"), client, original_method, path, https, False, None)
+            )
         )
         if isinstance(decision, Check):
             decision = self._complete(decision)
+        # The body follows this request's own method (nginx and Traefik ask
+        # with GET whatever the client's was; Envoy with the client's).
         return self.decided(decision, get("HTTP_ACCEPT"), get("CONTENT_TYPE"), method, nginx)
 
     def _remember(self, peer: str) -> bool:

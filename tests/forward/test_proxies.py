@@ -145,3 +145,15 @@ def test_a_client_sending_the_other_proxys_facts_gets_400_never_500(site: Stack)
     expected = 400 if isinstance(site.proxy, NginxHttp) else 403
     assert answer.status == expected, answer
     assert answer.header("x-basicauth-status") in (None, "400")
+
+
+def test_head_requests_are_refused_and_leave_the_service_connection_sound(site: Stack) -> None:
+    # nginx and Caddy ask with GET for a HEAD (the service answers it whole,
+    # body and all); the client gets no body, and the kept-alive connection
+    # to the service serves the next request.
+    for _ in range(3):
+        head = raw(site.proxy.port, request("HEAD", "/private"), "127.0.4.1")
+        assert head.status == 401 and head.body == b"", head
+    assert upstream_saw(site.get("/private", ALICE, "127.0.4.1"))["secret"] == SECRET
+    head = raw(site.proxy.port, request("HEAD", "/private", ALICE), "127.0.4.1")
+    assert head.status == 200
