@@ -7,8 +7,10 @@ same options and answers, for a deployment that runs an event loop::
     app = ForwardAuth(HtpasswdFile("users"), trusted_proxies=["127.0.0.1"])
     # uvicorn module:app --port 9091
 
-A password check the cache cannot answer runs in a worker thread, never on
-the event loop (the core's scheduler, :meth:`~basicauth_wsgi.core.Gate.arun`).
+Under uvicorn pass ``--no-proxy-headers``: the service must see the proxy
+itself as the peer (it reads ``X-Forwarded-For`` itself, from trusted
+proxies only). A password check the cache cannot answer runs in a worker
+thread, never on the event loop (the core's scheduler, :meth:`~basicauth_wsgi.core.Gate.arun`).
 ASGI hands over raw header names, so every alias (``X_Forwarded_Uri`` as
 well as ``X.Forwarded.Uri``) is seen and refused here.
 """
