@@ -64,10 +64,12 @@ class Process:
     def __init__(self, folder: Path, name: str, command: list[str], ready: str | None) -> None:
         self.output = folder / f"{name}.out"
         with open(self.output, "wb") as out:
+            # In the benchmark's own session, as bench/attack.py's serve.py:
+            # with autogroup scheduling (Linux) a session of its own would
+            # make the service's nice-19 hashing spend the service's share.
             self.proc = subprocess.Popen(
                 command, cwd=folder, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                start_new_session=True,
             )  # fmt: skip
         try:
             self.match = None if ready is None else self._wait(ready)

@@ -24,7 +24,7 @@ from ..asgi import request_path
 from ..decide import make_facts
 from ..paths import quote_path
 from .door import ForwardDoor
-from .facts import ENVOY, BadFacts, Said, spelling
+from .facts import ENVOY, BadFacts, make_said, spelling
 
 __all__ = ["ForwardAuth"]
 
@@ -99,15 +99,17 @@ class ForwardAuth(ForwardDoor):
         method: str = scope.get("method") or "GET"
         if not trusted:
             return self.untrusted(peer, get("accept"), method)
-        said = Said(
-            get("x-original-uri"),
-            get("x-original-method"),
-            get("x-forwarded-uri"),
-            get("x-forwarded-method"),
-            get("x-forwarded-for"),
-            get("x-forwarded-proto"),
-            method,
-            _target(scope) if self._envoy else "/",
+        said = make_said(
+            (
+                get("x-original-uri"),
+                get("x-original-method"),
+                get("x-forwarded-uri"),
+                get("x-forwarded-method"),
+                get("x-forwarded-for"),
+                get("x-forwarded-proto"),
+                method,
+                _target(scope) if self._envoy else "/",
+            )
         )
         if aliased:
             return self.bad(self.alias(said.original_uri), peer, get("accept"), method)

@@ -17,6 +17,7 @@ gather a :class:`Said` from their headers and hand the result to the core.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
@@ -35,6 +36,7 @@ __all__ = [
     "Reader",
     "Said",
     "forwarded_client",
+    "make_said",
     "request_path",
     "spelling",
 ]
@@ -102,6 +104,13 @@ class Original(NamedTuple):
     path: str  #: as a WSGI server decodes PATH_INFO: percent-decoded once, latin-1 text
     https: bool
     nginx: bool  #: answer in nginx's shape (429 and 503 as 403 + X-Basicauth-Status)
+
+
+#: ``make_said((original_uri, ..., method, target))``: a :class:`Said` from its
+#: eight values in order, without the Python-level ``NamedTuple.__new__``
+#: (a door makes one per request, as ``decide.make_facts``).
+make_said = functools.partial(tuple.__new__, Said)
+_make_original = functools.partial(tuple.__new__, Original)
 
 
 class BadFacts(NamedTuple):
@@ -268,7 +277,7 @@ class Reader:
             # Counting every client as the proxy would let one block them
             # all: a proxy that does not say who asks is misconfigured.
             return _bad("no_client", "the proxy sent no client address (X-Forwarded-For)", nginx)
-        return Original(client, method, path, https, nginx)
+        return _make_original((client, method, path, https, nginx))
 
     def _client(self, chain: str) -> str | None:
         clients = self._clients

@@ -21,7 +21,7 @@ from ..decide import Check, make_facts
 from ..paths import quote_path
 from .answers import Answer
 from .door import ForwardDoor
-from .facts import ENVOY, BadFacts, Said, spelling
+from .facts import ENVOY, BadFacts, make_said, spelling
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -70,15 +70,17 @@ class ForwardAuth(ForwardDoor):
         if not trusted:
             return self.untrusted(peer, get("HTTP_ACCEPT"), get("REQUEST_METHOD"))
         method: str = get("REQUEST_METHOD") or "GET"
-        said = Said(
-            get("HTTP_X_ORIGINAL_URI"),
-            get("HTTP_X_ORIGINAL_METHOD"),
-            get("HTTP_X_FORWARDED_URI"),
-            get("HTTP_X_FORWARDED_METHOD"),
-            get("HTTP_X_FORWARDED_FOR"),
-            get("HTTP_X_FORWARDED_PROTO"),
-            method,
-            self._target(environ) if self._envoy else "/",
+        said = make_said(
+            (
+                get("HTTP_X_ORIGINAL_URI"),
+                get("HTTP_X_ORIGINAL_METHOD"),
+                get("HTTP_X_FORWARDED_URI"),
+                get("HTTP_X_FORWARDED_METHOD"),
+                get("HTTP_X_FORWARDED_FOR"),
+                get("HTTP_X_FORWARDED_PROTO"),
+                method,
+                self._target(environ) if self._envoy else "/",
+            )
         )
         if self._aliased(environ):
             return self.bad(self.alias(said.original_uri), peer, get("HTTP_ACCEPT"), method)
