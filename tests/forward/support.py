@@ -20,6 +20,7 @@ from typing import Any
 
 from helpers import ROOT, LiveServer
 
+from basicauth_wsgi.hashes import bcrypt as bcrypt_scheme
 from basicauth_wsgi.hashes import hash_password
 from basicauth_wsgi.htpasswd import write_htpasswd
 
@@ -34,16 +35,27 @@ GROUPS = "admin: alice\nstaff: alice bob\n"
 PROXY_PORT, SERVICE_PORT, UPSTREAM_PORT = "8000", "9091", "8080"
 
 
-def users_file(folder: Path) -> Path:
+def users_file(folder: Path, cost: int | None = None) -> Path:
+    """The test users, hashed with SHA-256-crypt, or with bcrypt at ``cost`` (slow on purpose)."""
     path = folder / "users.htpasswd"
-    write_htpasswd(path, {name: hash_password(pw, "sha256-crypt") for name, pw in USERS.items()})
+    write_htpasswd(
+        path,
+        {
+            name: bcrypt_scheme.make(pw.encode(), cost)
+            if cost
+            else hash_password(pw, "sha256-crypt")
+            for name, pw in USERS.items()
+        },
+    )
     (folder / "groups").write_text(GROUPS)
     return path
 
 
-def service(folder: Path, *args: str, trusted: str = "127.0.0.1") -> LiveServer:
+def service(
+    folder: Path, *args: str, trusted: str = "127.0.0.1", cost: int | None = None
+) -> LiveServer:
     """``basicauth-wsgi serve --forward-auth`` with the test users, from the package's tree."""
-    users = users_file(folder)
+    users = users_file(folder, cost)
     return LiveServer(
         ["--forward-auth", "--htpasswd", str(users), "--htgroup", str(folder / "groups"),
          "--trusted-proxies", trusted, "--no-access-log", *args],
@@ -141,14 +153,16 @@ PROXIES = {"nginx": (NginxHttp, NGINX_RECIPE), "caddy": (Caddy, CADDY_RECIPE)}
 
 
 @contextlib.contextmanager
-def stack(folder: Path, proxy: str, *args: str) -> Iterator[tuple[Server, LiveServer, LiveServer]]:
+def stack(
+    folder: Path, proxy: str, *args: str, cost: int | None = None
+) -> Iterator[tuple[Server, LiveServer, LiveServer]]:
     """The proxy running its recipe, the service (``args`` are its flags) and the upstream."""
     kind, recipe = PROXIES[proxy]
     need(NGINX if proxy == "nginx" else CADDY)
     (folder / "service").mkdir()
     (folder / "upstream").mkdir()
     with contextlib.ExitStack() as stop:
-        auth = service(folder / "service", *args)
+        auth = service(folder / "service", *args, cost=cost)
         stop.callback(auth.stop)
         echo = upstream(folder / "upstream")
         stop.callback(echo.stop)

@@ -20,7 +20,7 @@ from helpers import LiveServer, basic
 from basicauth_wsgi.forward.facts import spelling
 
 from ..ops.attack_app import SECRET
-from ..ops.attack_support import Response, raw, request
+from ..ops.attack_support import Response, held_request, raw, request, together
 from ..ops.support import Server, fail2ban_regex, shared_folder
 from ..ops.test_attacks import PRIVATE_SPELLINGS
 from .support import NginxHttp, stack
@@ -157,3 +157,30 @@ def test_head_requests_are_refused_and_leave_the_service_connection_sound(site: 
     assert upstream_saw(site.get("/private", ALICE, "127.0.4.1"))["secret"] == SECRET
     head = raw(site.proxy.port, request("HEAD", "/private", ALICE), "127.0.4.1")
     assert head.status == 200
+
+
+@pytest.fixture(scope="module", params=["nginx", "caddy"])
+def busy(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """One check slot and bcrypt(12) hashes: a second new login at once finds no slot."""
+    with (
+        shared_folder() as folder,
+        stack(Path(folder), request.param, "--max-concurrent-checks", "1", cost=12) as parts,
+    ):
+        yield Stack(*parts)
+
+
+def test_an_overloaded_service_is_503_with_retry_after_never_500(busy: Stack) -> None:
+    # Four new wrong passwords from four clients at once: one takes the only
+    # slot for a bcrypt(12) check, the others wait 50 ms for it and get 503.
+    jobs = [
+        held_request(busy.proxy.port, f"127.0.5.{n + 1}",
+                     request("GET", "/private", {"Authorization": basic("bob", f"wrong{n}")}))
+        for n in range(4)
+    ]  # fmt: skip
+    answers = together(jobs)
+    statuses = sorted(a.status for a in answers)
+    assert 503 in statuses and set(statuses) <= {401, 503}, answers
+    for answer in answers:
+        if answer.status == 503:
+            assert int(answer.header("retry-after") or 0) >= 1, answer
+            assert answer.header("cache-control") == "no-store"
