@@ -69,6 +69,7 @@ class ForwardDoor:
         given = check_keywords({"trusted_proxies": trusted_proxies, **options}, door=FORWARD)
         own = {name: given.pop(name) for name in _OWN if name in given}
         self.settings = settings = Settings(users, **given)
+        self.logger = settings.logger
         self.trusted: Networks = own["trusted_proxies"]
         self.style: str = own.get("style", AUTO)
         self.user_headers: tuple[str, ...] = own.get("user_headers", DEFAULT_USER_HEADERS)
@@ -79,7 +80,6 @@ class ForwardDoor:
         self.gate = Gate(settings)
         self.reader = Reader(self.style, self.trusted, self.path_prefix)
         self.answers = Answers(self.user_headers, self.groups_header, self._groups_lookup())
-        self.logger = settings.logger
         names = [*FACT_HEADERS, *self.user_headers, self.groups_header or ""]
         #: Every header a client could smuggle a fact or an identity through,
         #: spelled as their aliases share (:func:`.facts.spelling`).
@@ -101,7 +101,7 @@ class ForwardDoor:
         settings = self.settings
         groups = settings.groups
         static = groups if isinstance(groups, GroupLookup) else None
-        if groups is not None and static is None:
+        if groups is not None and static is None and self.groups_header is not None:
             self.logger.warning(
                 "forward-auth: %r has no groups_of(username), so %s is sent empty",
                 groups,

@@ -230,6 +230,27 @@ def test_groups_from_a_principal_that_carries_them_and_unsafe_names_left_out() -
     assert "Remote-Groups" not in answer.headers
 
 
+class OwnGroups:
+    """A Groups of one's own, without groups_of: rules work, Remote-Groups cannot."""
+
+    def members(self, group: str) -> frozenset[str]:
+        return frozenset({"alice"}) if group == "admin" else frozenset()
+
+    def __contains__(self, group: object) -> bool:
+        return group == "admin"
+
+
+def test_groups_without_groups_of_are_said_once_and_sent_empty(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = service(groups=OwnGroups(), rules=[Rule("/admin/", groups=["admin"])])
+    [line] = [r.getMessage() for r in caplog.records if "groups_of" in r.getMessage()]
+    assert "Remote-Groups is sent empty" in line
+    answer = app.get("/", headers=traefik("/admin/x", Authorization=ALICE))
+    assert identity(answer) == ("alice", "alice", "")
+    app.get("/", headers=traefik("/admin/x", Authorization=basic("bob", "bob-pw")), status=403)
+
+
 def test_without_groups_the_header_is_sent_empty() -> None:
     # Caddy 2.6.2's copy_headers writes its placeholder's text for a missing header.
     answer = service().get("/", headers=traefik("/x", Authorization=ALICE))
