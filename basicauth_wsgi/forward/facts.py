@@ -267,7 +267,7 @@ class Reader:
         if path is None:
             return _bad("bad_original_uri", "the original URI is no request target", nginx)
         if method is None or not is_token(method):
-            return _bad("bad_original_method", "the proxy sent no original method", nginx)
+            return _bad("bad_original_method", "the original method is missing or not one", nginx)
         https = _https(said.forwarded_proto)
         if https is None:
             return _bad("bad_forwarded_proto", "X-Forwarded-Proto is not http or https", nginx)
