@@ -121,7 +121,8 @@ http {{
 
 
 class Caddy(Server):
-    """Caddy importing ``conf`` (a recipe's site block), admin API off, state in ``folder``."""
+    """Caddy importing ``conf`` (a recipe's site block) on 127.0.0.1, admin API off, state in
+    ``folder``."""
 
     name = "caddy"
 
@@ -129,7 +130,9 @@ class Caddy(Server):
         (folder / "recipe.Caddyfile").write_text(conf)
         main = folder / "Caddyfile"
         main.write_text(
-            "{\n\tadmin off\n\tauto_https off\n\tstorage file_system "
+            # default_bind: the recipe's site address names the host to
+            # answer, not where to listen (Caddy would take every interface).
+            "{\n\tadmin off\n\tauto_https off\n\tdefault_bind 127.0.0.1\n\tstorage file_system "
             f"{folder / 'caddy-data'}\n}}\n\nimport {folder / 'recipe.Caddyfile'}\n"
         )
         # env(1) execs Caddy in its place (the PID stays ours); its autosave
