@@ -20,6 +20,7 @@ from typing import Generic, NamedTuple, TypeVar
 from ._durable import fsync_directory
 from .grammar import decode_text, normalize
 from .logs import logger
+from .rules import memberships
 from .verifiers import HashedUsers
 from .watch import CHECK_INTERVAL, WatchedFile
 
@@ -391,27 +392,40 @@ def parse_htgroup(data: bytes, source: str) -> dict[str, frozenset[str]]:
     return {group: frozenset(users) for group, users in groups.items()}
 
 
-class HtgroupFile(_FileBacked[dict[str, frozenset[str]]]):
+class _GroupTable(NamedTuple):
+    """One version of a group file: group -> usernames, and username -> groups."""
+
+    members: dict[str, frozenset[str]]
+    of: dict[str, frozenset[str]]
+
+
+class HtgroupFile(_FileBacked[_GroupTable]):
     """Groups from an Apache group file, reloaded when it changes.
 
     Loaded at construction (a missing or malformed file is a ``ValueError``
     naming it); with ``reload=True`` checked every ``check_interval``
     seconds by the watcher thread and swapped in atomically; a version that does
     not load is logged once and the last good one kept, as
-    :class:`~basicauth_wsgi.HtpasswdFile` does.
+    :class:`~basicauth_wsgi.HtpasswdFile` does. Both directions are kept
+    per version, so :meth:`members` and :meth:`groups_of` are one lookup.
     """
 
     _what = "group file"
 
-    def _parse(self, data: bytes, source: str) -> dict[str, frozenset[str]]:
-        return parse_htgroup(data, source)
+    def _parse(self, data: bytes, source: str) -> _GroupTable:
+        groups = parse_htgroup(data, source)
+        return _GroupTable(groups, memberships(groups))
 
     def members(self, group: str) -> frozenset[str]:
         """Return the usernames in ``group`` now (empty if there is none)."""
-        return self._file.value.get(group, frozenset())
+        return self._file.value.members.get(group, frozenset())
+
+    def groups_of(self, username: str) -> frozenset[str]:
+        """Return the groups ``username`` is in now (empty if none)."""
+        return self._file.value.of.get(username, frozenset())
 
     def __contains__(self, group: object) -> bool:
-        return group in self._file.value
+        return group in self._file.value.members
 
     def __repr__(self) -> str:
-        return f"<HtgroupFile {self.path!r}: {len(self._file.value)} groups>"
+        return f"<HtgroupFile {self.path!r}: {len(self._file.value.members)} groups>"

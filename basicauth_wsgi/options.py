@@ -13,7 +13,9 @@ is one row here plus its behaviour::
 
 Rows whose ``into`` is set are parts of a composite keyword: ``htpasswd``
 and ``users`` build ``users``, ``throttle_*`` a ``Throttle``, ``cache_*`` a
-``VerificationCache``, ``htgroup`` the ``groups``.
+``VerificationCache``, ``htgroup`` the ``groups``. A row's ``door`` says which
+front doors take it: the middleware (``BasicAuth``, WSGI and ASGI), the
+forward-auth service (``ForwardAuth``, SPEC §11), or both.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, cast
 
 __all__ = [
+    "BOTH",
+    "FORWARD",
+    "FORWARD_KEYWORDS",
+    "MIDDLEWARE",
     "OPTIONS",
     "Option",
     "check_keywords",
@@ -31,6 +37,14 @@ __all__ = [
 ]
 
 ENV_PREFIX = "BASICAUTH_"
+
+#: The front doors a row is for (:attr:`Option.door`): both, the middleware
+#: (``BasicAuth``) only, or the forward-auth service (``ForwardAuth``) only.
+BOTH, MIDDLEWARE, FORWARD = "both", "middleware", "forward"
+#: What a door is called in an error message.
+_DOOR_NAMES = {MIDDLEWARE: "BasicAuth", FORWARD: "ForwardAuth (serve --forward-auth)"}
+#: The forward-auth styles (SPEC §11): which proxy's request shape to read.
+STYLES = ("auto", "nginx", "traefik", "envoy")
 
 #: ``BASICAUTH_*`` variables that configure ``serve`` and the example, not
 #: the middleware: :func:`from_environ` leaves them alone.
@@ -110,6 +124,20 @@ def url(value: str) -> str:
     if not re.fullmatch(r"[a-z][a-z0-9+.-]*://\S*", value):
         raise ValueError("expected a URL such as redis://127.0.0.1:6379/0")
     return value
+
+
+def style(value: str) -> str:
+    """A forward-auth style: ``auto``, ``nginx``, ``traefik`` (also Caddy) or ``envoy``."""
+    value = value.strip().lower()
+    if value not in STYLES:
+        raise ValueError(f"expected one of {', '.join(STYLES)}")
+    return value
+
+
+def header_or_off(value: str) -> str | None:
+    """A header name, or ``off``/``none`` for none."""
+    value = value.strip()
+    return None if value.lower() in ("", "off", "none") else value
 
 
 def rules(text: str) -> list[Any]:
@@ -234,6 +262,64 @@ def _application(name: str, value: object) -> object:
     return value
 
 
+def _networks(name: str, value: object) -> object:
+    from .addresses import Networks
+
+    if isinstance(value, Networks):
+        if not value:
+            raise ValueError(f"{name}: expected IP addresses or CIDR networks, got nothing")
+        return value
+    if value is None:
+        raise TypeError(f"{name} must be IP addresses or CIDR networks, got None")
+    return Networks.parse(value, option=name)  # type: ignore[arg-type]
+
+
+def _style(name: str, value: object) -> str:
+    if value not in STYLES:
+        raise ValueError(f"{name} must be one of {', '.join(STYLES)}, got {value!r}")
+    return str(value)
+
+
+def _header_name(name: str, value: object) -> str:
+    from .grammar import is_token
+
+    # RFC 9110 §5.1: field-name = token.
+    if not isinstance(value, str) or not is_token(value):
+        raise ValueError(f"{name}: {value!r} is not a header name")
+    return value
+
+
+def _header_names(name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a list of header names, not a single string: {value!r}")
+    try:
+        found = tuple(_header_name(name, v) for v in cast("Iterable[object]", value))
+    except TypeError:
+        raise TypeError(f"{name} must be a list of header names, got {value!r}") from None
+    if len({v.lower() for v in found}) != len(found):
+        raise ValueError(f"{name} names one header twice: {list(found)!r}")
+    return found
+
+
+def _header_name_or_none(name: str, value: object) -> str | None:
+    return None if value is None else _header_name(name, value)
+
+
+def _path_prefix(name: str, value: object) -> str:
+    from .grammar import has_ctl
+
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be str, got {value!r}")
+    if value and (not value.startswith("/") or value.endswith("/")):
+        # Envoy puts it in front of the original path, which starts with "/".
+        raise ValueError(
+            f"{name} {value!r} must start with '/' and not end with one (as Envoy's path_prefix)"
+        )
+    if has_ctl(value) or any(c in value for c in " ?#%"):
+        raise ValueError(f"{name} {value!r} must be a plain path (no space, '?', '#' or '%')")
+    return value
+
+
 def _logger(name: str, value: object) -> object:
     import logging
 
@@ -260,6 +346,13 @@ class Option(NamedTuple):
     arity: str = "one"
     #: Other names: flags (``--redis``) and environment variables.
     aliases: tuple[str, ...] = ()
+    #: The front doors that take it: :data:`BOTH`, :data:`MIDDLEWARE` or :data:`FORWARD`.
+    door: str = BOTH
+    #: The stem of the flag and the variable, when it is not the keyword
+    #: (``style`` is ``--forward-auth-style`` and ``BASICAUTH_FORWARD_AUTH_STYLE``).
+    spelling: str | None = None
+    #: What ``serve --help`` calls the value of a repeatable flag.
+    metavar: str = "PATH"
 
     @property
     def flag_aliases(self) -> tuple[str, ...]:
@@ -272,12 +365,16 @@ class Option(NamedTuple):
     @property
     def env(self) -> str:
         """The environment variable: ``BASICAUTH_`` + the keyword in capitals."""
-        return ENV_PREFIX + self.name.upper()
+        return ENV_PREFIX + (self.spelling or self.name).upper()
 
     @property
     def flag(self) -> str:
         """The ``serve`` flag: ``--`` + the keyword with dashes."""
-        return "--" + self.name.replace("_", "-")
+        return "--" + (self.spelling or self.name).replace("_", "-")
+
+    def takes(self, door: str) -> bool:
+        """Whether the front door ``door`` (:data:`MIDDLEWARE` or :data:`FORWARD`) takes it."""
+        return self.door == BOTH or self.door == door
 
 
 #: Every option, in the order ``serve --help`` lists them.
@@ -302,6 +399,7 @@ OPTIONS: tuple[Option, ...] = (
         "let CORS preflights through unauthenticated (headers only)",
         _bool,
         arity="bool",
+        door=MIDDLEWARE,
     ),
     Option(
         "require_https",
@@ -316,6 +414,7 @@ OPTIONS: tuple[Option, ...] = (
         "hide the Authorization header from the app",
         _bool,
         arity="bool",
+        door=MIDDLEWARE,
     ),
     Option(
         "max_concurrent_checks",
@@ -444,31 +543,95 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("cache_max_entries", integer, "verification results kept at most", into="cache"),
     Option("cache_ttl", number, "seconds a verification result is kept", into="cache"),
-    Option("unauthorized", None, "an application that renders the 401s", _application),
+    Option(
+        "unauthorized",
+        None,
+        "an application that renders the 401s",
+        _application,
+        door=MIDDLEWARE,
+    ),
     Option("logger", None, "where failures are logged (default: basicauth_wsgi)", _logger),
+    # -- forward-auth only (SPEC §11) --
+    Option(
+        "trusted_proxies",
+        words,
+        "forward-auth: the proxies whose requests are believed (IP addresses, CIDR networks)",
+        _networks,
+        arity="many",
+        door=FORWARD,
+        metavar="ADDR",
+    ),
+    Option(
+        "style",
+        style,
+        "forward-auth: the proxy's request shape: auto, nginx, traefik (also Caddy), envoy",
+        _style,
+        door=FORWARD,
+        spelling="forward_auth_style",
+    ),
+    Option(
+        "user_headers",
+        words,
+        "forward-auth: the headers that name the user (default Remote-User X-Forwarded-User)",
+        _header_names,
+        door=FORWARD,
+        spelling="forward_auth_user_headers",
+    ),
+    Option(
+        "groups_header",
+        header_or_off,
+        "forward-auth: the header that lists the user's groups (default Remote-Groups; off)",
+        _header_name_or_none,
+        door=FORWARD,
+        spelling="forward_auth_groups_header",
+    ),
+    Option(
+        "path_prefix",
+        text,
+        "forward-auth, Envoy: the path_prefix Envoy puts before the original path",
+        _path_prefix,
+        door=FORWARD,
+        spelling="forward_auth_path_prefix",
+    ),
 )
 
 _BY_NAME = {option.name: option for option in OPTIONS}
 
+
+def _keywords(door: str) -> dict[str, Callable[[str, Any], Any]]:
+    return {
+        option.name: option.check
+        for option in OPTIONS
+        if option.check is not None and option.takes(door)
+    }
+
+
 #: Every keyword option of ``BasicAuth`` (``users`` aside), by name, with its check.
-KEYWORDS: dict[str, Callable[[str, Any], Any]] = {
-    option.name: option.check for option in OPTIONS if option.check is not None
-}
+KEYWORDS = _keywords(MIDDLEWARE)
+#: Every keyword option of ``ForwardAuth`` (``users`` aside), by name, with its check.
+FORWARD_KEYWORDS = _keywords(FORWARD)
+_ALL_KEYWORDS = {**KEYWORDS, **FORWARD_KEYWORDS}
 
 #: Rows a string can set (ini key, ``BASICAUTH_*`` variable, ``serve`` flag).
 STRING_OPTIONS = tuple(option for option in OPTIONS if option.parse is not None)
 
 
-def check_keywords(values: Mapping[str, object]) -> dict[str, Any]:
-    """Check and convert Python keyword values by the table.
+def check_keywords(values: Mapping[str, object], door: str = MIDDLEWARE) -> dict[str, Any]:
+    """Check and convert Python keyword values by the table, for the front door ``door``.
 
     An unknown keyword is a ``TypeError`` (as for any Python function); a
     wrong type a ``TypeError`` and a bad value a ``ValueError``, naming it.
     """
+    keywords = KEYWORDS if door == MIDDLEWARE else FORWARD_KEYWORDS
     checked: dict[str, Any] = {}
     for name, value in values.items():
-        check = KEYWORDS.get(name)
+        check = keywords.get(name)
         if check is None:
+            if name in _ALL_KEYWORDS:
+                other = MIDDLEWARE if door == FORWARD else FORWARD
+                raise TypeError(
+                    f"{name} is an option of {_DOOR_NAMES[other]}, not of {_DOOR_NAMES[door]}"
+                )
             raise TypeError(f"unexpected keyword argument {name!r}")
         checked[name] = check(name, value)
     return checked
@@ -479,19 +642,26 @@ def from_strings(
     *,
     spell: Callable[[Option], str] = lambda option: option.name,
     require_users: bool = True,
+    door: str = MIDDLEWARE,
 ) -> dict[str, Any]:
-    """Return ``BasicAuth`` keyword arguments for string ``settings`` keyed by option name.
+    """Return keyword arguments of the front door ``door`` for string ``settings``.
 
-    ``spell`` says how an option is named in error messages (its ini key,
-    environment variable or flag). ``ValueError`` names an unknown option,
-    a value that does not convert, or a combination that contradicts itself.
+    ``settings`` are keyed by option name; ``spell`` says how an option is
+    named in error messages (its ini key, environment variable or flag).
+    ``ValueError`` names an unknown option, one of the other front door, a
+    value that does not convert, or a combination that contradicts itself.
     """
     values: dict[str, Any] = {}
     for key, raw in settings.items():
         option = _BY_NAME.get(key)
         if option is None or option.parse is None:
-            known = ", ".join(sorted(o.name for o in STRING_OPTIONS))
+            known = ", ".join(sorted(o.name for o in STRING_OPTIONS if o.takes(door)))
             raise ValueError(f"unknown option {key!r}; known options: {known}")
+        if not option.takes(door):
+            raise ValueError(
+                f"{spell(option)} is an option of {_DOOR_NAMES[option.door]}, "
+                f"not of {_DOOR_NAMES[door]}"
+            )
         if not isinstance(raw, str):
             raise TypeError(f"option {spell(option)} must be a string, got {raw!r}")
         try:
@@ -636,18 +806,22 @@ def _construct(
         raise
 
 
-def from_environ(environ: Mapping[str, str], *, require_users: bool = True) -> dict[str, Any]:
-    """Return ``BasicAuth`` keyword arguments from ``BASICAUTH_*`` variables.
+def from_environ(
+    environ: Mapping[str, str], *, require_users: bool = True, door: str = MIDDLEWARE
+) -> dict[str, Any]:
+    """Return keyword arguments of the front door ``door`` from ``BASICAUTH_*`` variables.
 
     List values are separated by commas or whitespace; booleans are
-    ``true/false/1/0/yes/no``. An unknown ``BASICAUTH_*`` variable, or one
-    that does not convert, is a ``ValueError`` naming it (those of
-    :data:`SERVER_VARIABLES` belong to ``serve`` and are left alone).
+    ``true/false/1/0/yes/no``. An unknown ``BASICAUTH_*`` variable, one of
+    the other front door, or one that does not convert, is a ``ValueError``
+    naming it (those of :data:`SERVER_VARIABLES` belong to ``serve`` and are
+    left alone).
     """
     return from_strings(
         environ_settings(environ, ignore=SERVER_VARIABLES),
         spell=lambda option: option.env,
         require_users=require_users,
+        door=door,
     )
 
 

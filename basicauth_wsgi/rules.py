@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 from .grammar import is_token, normalize
 from .paths import PathList
 
-__all__ = ["Groups", "Rule", "as_groups", "principal_groups"]
+__all__ = ["GroupLookup", "Groups", "Rule", "as_groups", "principal_groups"]
 
 
 @runtime_checkable
@@ -32,10 +32,23 @@ class Groups(Protocol):
     def __contains__(self, group: object) -> bool: ...
 
 
+@runtime_checkable
+class GroupLookup(Protocol):
+    """Groups that can also say which groups one user is in (forward-auth's ``Remote-Groups``).
+
+    The built-in groups (a mapping, :class:`~basicauth_wsgi.HtgroupFile`, a
+    directory principal's) have it; a :class:`Groups` of your own may add it.
+    """
+
+    def groups_of(self, username: str) -> frozenset[str]:
+        """Return the groups ``username`` is a member of (empty if none)."""
+        ...
+
+
 class _StaticGroups:
     """Groups from a mapping group -> iterable of usernames."""
 
-    __slots__ = ("_groups",)
+    __slots__ = ("_groups", "_of")
 
     def __init__(self, mapping: Mapping[str, Iterable[str]]) -> None:
         groups: dict[str, frozenset[str]] = {}
@@ -46,9 +59,13 @@ class _StaticGroups:
                 raise TypeError(f"groups: {group!r} must list usernames, got {users!r}")
             groups[group] = frozenset(normalize(u) for u in users)
         self._groups = groups
+        self._of = memberships(groups)
 
     def members(self, group: str) -> frozenset[str]:
         return self._groups.get(group, frozenset())
+
+    def groups_of(self, username: str) -> frozenset[str]:
+        return self._of.get(username, frozenset())
 
     def __contains__(self, group: object) -> bool:
         return group in self._groups
@@ -69,8 +86,20 @@ class _Memberships:
     def members(self, group: str) -> frozenset[str]:
         return frozenset((self._username,)) if group in self._groups else frozenset()
 
+    def groups_of(self, username: str) -> frozenset[str]:
+        return self._groups if username == self._username else frozenset()
+
     def __contains__(self, group: object) -> bool:
         return group in self._groups
+
+
+def memberships(groups: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """Invert group -> usernames into username -> groups (computed once per version)."""
+    found: dict[str, set[str]] = {}
+    for group, users in groups.items():
+        for user in users:
+            found.setdefault(user, set()).add(group)
+    return {user: frozenset(names) for user, names in found.items()}
 
 
 def principal_groups(username: str, principal: object) -> Groups:

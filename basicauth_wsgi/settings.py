@@ -29,7 +29,7 @@ from .verifiers import Capabilities, Verifier, as_verifier, capabilities
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["DEFAULT", "Keywords", "Settings"]
+__all__ = ["DEFAULT", "ForwardKeywords", "Keywords", "Settings"]
 
 
 class _Default:
@@ -62,6 +62,30 @@ class Keywords(TypedDict, total=False):
     strip_authorization: bool
     unauthorized: Any
     logger: logging.Logger | logging.LoggerAdapter[Any] | None
+
+
+class ForwardKeywords(TypedDict, total=False):
+    """The keyword options of ``ForwardAuth`` besides ``trusted_proxies`` (SPEC §11).
+
+    The deciding options of :class:`Keywords` and the forward-auth ones;
+    one key per row of the option table that the forward-auth door takes
+    (a test keeps the two the same; the table checks the values).
+    """
+
+    realm: str
+    exclude: Iterable[str]
+    include: Iterable[str] | None
+    rules: Iterable[Rule]
+    groups: Mapping[str, Iterable[str]] | Groups | None
+    throttle: Throttle | None
+    cache: VerificationCache | None
+    max_concurrent_checks: int | None
+    require_https: bool
+    logger: logging.Logger | logging.LoggerAdapter[Any] | None
+    style: str
+    user_headers: Iterable[str]
+    groups_header: str | None
+    path_prefix: str
 
 
 class Settings:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from . import asgi, attack, growth, inprocess, wire
+from . import asgi, attack, forward, growth, inprocess, wire
 from . import ldap as ldap_part
 from . import redis as redis_part
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         "--skip",
         action="append",
         default=[],
-        choices=["inprocess", "wire", "growth", "attack", "redis", "asgi", "ldap"],
+        choices=["inprocess", "wire", "growth", "attack", "redis", "asgi", "ldap", "forward"],
     )
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args(argv)
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         emit(asgi.report(quick, rounds_in, rounds_wire, seconds))
     if "ldap" not in args.skip:
         emit(ldap_part.report(rounds_wire, seconds, quick))
+    if "forward" not in args.skip:
+        emit(forward.report(quick, rounds_wire, seconds))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             handle.write("\n\n".join(parts) + "\n")

@@ -115,7 +115,9 @@ def get(port: int, timeout: float = 10) -> int:
         conn.close()
 
 
-def python_load(port: int, connections: int, seconds: float) -> tuple[int, float]:
+def python_load(
+    port: int, connections: int, seconds: float, authorization: str = AUTH
+) -> tuple[int, float]:
     """Keep-alive GETs from ``connections`` threads for ``seconds``.
 
     Returns the number of 200s and the seconds they took.
@@ -129,7 +131,7 @@ def python_load(port: int, connections: int, seconds: float) -> tuple[int, float
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         try:
             while time.monotonic() < deadline:
-                conn.request("GET", PATH, headers={"Authorization": AUTH})
+                conn.request("GET", PATH, headers={"Authorization": authorization})
                 response = conn.getresponse()
                 response.read()
                 if response.status != 200:
@@ -149,12 +151,14 @@ def python_load(port: int, connections: int, seconds: float) -> tuple[int, float
     return sum(counts), time.perf_counter() - start
 
 
-def wrk_load(port: int, connections: int, seconds: float) -> tuple[int, float]:
+def wrk_load(
+    port: int, connections: int, seconds: float, authorization: str = AUTH
+) -> tuple[int, float]:
     wrk = shutil.which("wrk")
     assert wrk is not None
     result = subprocess.run(
         [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-         "-H", f"Authorization: {AUTH}", f"http://127.0.0.1:{port}{PATH}"],
+         "-H", f"Authorization: {authorization}", f"http://127.0.0.1:{port}{PATH}"],
         capture_output=True, text=True, timeout=seconds + 60, check=True,
     )  # fmt: skip
     if "Non-2xx" in result.stdout:

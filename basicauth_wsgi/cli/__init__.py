@@ -100,6 +100,7 @@ def main(
 
     from ..accesslog import AccessLog
     from ..example.serve import build_app
+    from ..forward.cli import build as build_forward
 
     config: ServeConfig | None = None
     try:
@@ -108,7 +109,7 @@ def main(
         # The port first: a busy one fails before a password is generated.
         if serve is serve_with_waitress:
             config = dataclasses.replace(config, listener=bind(config))
-        app = build_app(config, stdout)
+        app = build_forward(config) if config.forward_auth else build_app(config, stdout)
     except (ValueError, OSError) as exc:
         if config is not None and config.listener is not None:
             config.listener.close()

@@ -173,9 +173,13 @@ class ServeConfig:
     spelled: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
     #: The socket bound before anything else happens (see :func:`bind`).
     listener: socket.socket | None = field(default=None, compare=False, repr=False)
+    #: Serve the forward-auth service (``--forward-auth``, SPEC §11) instead of an application.
+    forward_auth: bool = False
 
-    def middleware_kwargs(self, *, require_users: bool) -> dict[str, Any]:
-        """The ``BasicAuth`` keyword arguments these settings ask for."""
+    def middleware_kwargs(
+        self, *, require_users: bool, door: str = middleware_options.MIDDLEWARE
+    ) -> dict[str, Any]:
+        """The keyword arguments of the front door ``door`` these settings ask for."""
         settings = dict(self.options)
         for name in ("realm", "htpasswd", "htgroup"):
             value = getattr(self, name)
@@ -186,6 +190,7 @@ class ServeConfig:
             settings,
             spell=lambda option: spelled.get(option.name, option.flag),
             require_users=require_users,
+            door=door,
         )
 
 
@@ -226,6 +231,13 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         action="store_false",
         help="do not write the Common Log Format access log to stdout",
     )
+    server.add_argument(
+        "--forward-auth",
+        dest="forward_auth",
+        action="store_true",
+        help="serve the forward-auth service for nginx, Caddy, Traefik or Envoy "
+        "(needs --trusted-proxies) instead of an application",
+    )
     auth = run.add_argument_group("authentication (each also BASICAUTH_<NAME>)")
     for opt in middleware_options.STRING_OPTIONS:
         if opt.arity == "secret":  # never on a command line: a variable or an ini key
@@ -242,7 +254,11 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
             auth.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, help=text)
         elif opt.arity == "many":
             auth.add_argument(
-                *names, dest=dest, action="append", metavar="PATH", help=text + "; repeat for more"
+                *names,
+                dest=dest,
+                action="append",
+                metavar=opt.metavar,
+                help=text + "; repeat for more",
             )
         else:
             auth.add_argument(*names, dest=dest, help=text)
@@ -265,7 +281,8 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> ServeCo
     settings = middleware_options.environ_settings(
         environ, ignore=[o.env for o in SERVER_OPTIONS if o.env]
     )
-    spelled = {name: f"BASICAUTH_{name.upper()}" for name in settings}
+    variables = {opt.name: opt.env for opt in middleware_options.STRING_OPTIONS}
+    spelled = {name: variables[name] for name in settings}
     for opt in middleware_options.STRING_OPTIONS:
         given = getattr(args, "mw_" + opt.name, None)
         if given is None:
@@ -281,6 +298,7 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> ServeCo
             values[name] = settings.pop(name)
     return ServeConfig(
         access_log=getattr(args, "access_log", True),
+        forward_auth=getattr(args, "forward_auth", False),
         options=tuple(sorted(settings.items())),
         spelled=tuple(sorted(spelled.items())),
         **values,  # type: ignore[arg-type]
@@ -350,6 +368,10 @@ def serve(app: WSGIApplication, config: ServeConfig, stdout: TextIO) -> None:
             trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
             clear_untrusted_proxy_headers=True,
         )
+    if config.forward_auth:
+        # The proxy's X-Forwarded-For and -Proto are facts the service reads
+        # (and believes from trusted_proxies only); waitress would drop them.
+        settings["clear_untrusted_proxy_headers"] = False
     listener = config.listener if config.listener is not None else bind(config)
     server = create_server(app, sockets=[listener], **settings)
     if isinstance(server, BaseWSGIServer):

@@ -215,3 +215,16 @@ def test_a_rule_for_a_public_path_is_refused() -> None:
 
 def test_a_byte_order_mark_is_not_part_of_the_first_group() -> None:
     assert parse_htgroup(b"\xef\xbb\xbfadmin: alice\n", "g") == {"admin": frozenset({"alice"})}
+
+
+def test_htgroup_file_names_a_users_groups_and_follows_reloads(tmp_path: Path) -> None:
+    # For forward-auth's Remote-Groups: one lookup, kept per version.
+    path = write(tmp_path / "groups", "admin: alice\nops: alice bob\n")
+    groups = HtgroupFile(path, check_interval=60)
+    assert groups.groups_of("alice") == {"admin", "ops"}
+    assert groups.groups_of("bob") == {"ops"}
+    assert groups.groups_of("carol") == frozenset()
+    write(path, "ops: bob carol\n")
+    groups.refresh()
+    assert groups.groups_of("alice") == frozenset()
+    assert groups.groups_of("carol") == {"ops"}

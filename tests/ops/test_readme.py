@@ -57,6 +57,11 @@ def test_every_block_is_claimed_by_a_test() -> None:
         ("ini", "[Unit]"),
         # Run by tests/ldap/test_ldap_readme.py, against a real slapd.
         ("sh", "--ldap-url"),
+        # Run by tests/forward/test_docs.py (the Forward-auth section).
+        ("sh", "serve --forward-auth"),
+        ("caddyfile", "forward_auth"),
+        ("yaml", "forwardAuth"),
+        ("yaml", "ext_authz"),
     }
     kinds = [lang for lang, _ in BLOCKS]
     assert kinds.count("python") == len(PYTHON) and PYTHON
@@ -216,14 +221,14 @@ def test_every_serve_flag_and_variable_is_in_the_reference_table() -> None:
     start = README.index("| `serve` flag | environment |")
     rows = README[start : README.index("\n\n", start)].splitlines()[2:]
     cells = {row.split(" | ")[0].strip("| ") for row in rows}
-    expected = {f"`{o.flag}`" for o in SERVER_OPTIONS} | {"`--no-access-log`"}
+    expected = {f"`{o.flag}`" for o in SERVER_OPTIONS} | {"`--no-access-log`", "`--forward-auth`"}
     for o in OPTIONS:
         if o.arity == "secret":  # never a flag: its row names the variable only
             [row] = [r for r in rows if r.startswith("| (no flag) |") and f"`{o.env}`" in r]
             assert o.help in row
             expected.add("(no flag)")
             continue
-        flags = [o.flag + " PATH"] if o.arity == "many" else [o.flag, *o.flag_aliases]
+        flags = [f"{o.flag} {o.metavar}"] if o.arity == "many" else [o.flag, *o.flag_aliases]
         if o.arity == "bool":
             flags = [o.flag, "--no-" + o.flag[2:]]
         expected.add("`" + "`, `".join(flags) + "`")

@@ -83,7 +83,7 @@ def run_serve(argv: list[str], environ: dict[str, str]) -> tuple[int, str, FakeS
 
 @pytest.mark.parametrize(
     ("lang", "phrase", "doc"),
-    [("nginx", "proxy_pass", "nginx.conf"), ("ini", "[Unit]", "basicauth-wsgi.service")],
+    [("nginx", "proxy_read_timeout", "nginx.conf"), ("ini", "[Unit]", "basicauth-wsgi.service")],
     ids=["nginx", "systemd"],
 )
 def test_the_readme_shows_the_file_the_tests_run(lang: str, phrase: str, doc: str) -> None:

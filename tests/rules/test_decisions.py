@@ -323,3 +323,21 @@ def test_a_permissive_reading_does_not_outvote_a_restrictive_one(inner: Recorder
     assert status == "403 Forbidden"
     status, _, _ = call(app, "/public/x", HTTP_AUTHORIZATION=bob)
     assert status == "200 OK"
+
+
+def test_every_built_in_groups_names_a_users_groups() -> None:
+    # rules.GroupLookup: what forward-auth's Remote-Groups reads.
+    from basicauth_wsgi.rules import GroupLookup, as_groups, principal_groups
+
+    static = as_groups({"admin": ["alice"], "ops": ["alice", "bob"], "empty": []})
+    assert isinstance(static, GroupLookup)
+    assert static.groups_of("alice") == {"admin", "ops"}
+    assert static.groups_of("carol") == frozenset()
+
+    class Principal:
+        groups = ("ops", "dev")
+
+    carried = principal_groups("alice", Principal())
+    assert isinstance(carried, GroupLookup)
+    assert carried.groups_of("alice") == {"ops", "dev"}
+    assert carried.groups_of("bob") == frozenset()

@@ -141,7 +141,10 @@ def test_users_keyword_means_no_users_variable_needed() -> None:
 
 def test_every_option_has_its_variable() -> None:
     for option in OPTIONS:
-        assert option.env == "BASICAUTH_" + option.name.upper()
+        # The keyword in capitals; forward-auth's own rows under its name.
+        stem = option.name if option.spelling is None else option.spelling
+        assert option.spelling is None or option.spelling == "forward_auth_" + option.name
+        assert option.env == "BASICAUTH_" + stem.upper()
 
 
 # -- raw latin-1 bytes (SPEC §4) -------------------------------------------------------
