@@ -40,6 +40,10 @@ def machine() -> str:
     )
 
 
+#: The report's parts, in order (``--skip`` and ``--only`` name them).
+PARTS = ("inprocess", "wire", "growth", "attack", "redis", "asgi", "ldap", "forward")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny budget: checks that it runs")
@@ -49,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seconds", type=float, default=3.0, help="seconds per wire run (default 3)"
     )
+    parser.add_argument("--skip", action="append", default=[], choices=PARTS)
     parser.add_argument(
-        "--skip",
-        action="append",
-        default=[],
-        choices=["inprocess", "wire", "growth", "attack", "redis", "asgi", "ldap", "forward"],
+        "--only", action="append", default=[], choices=PARTS, help="run these parts only"
     )
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args(argv)
+    if args.only:
+        args.skip += [part for part in PARTS if part not in args.only]
     logging.disable(logging.CRITICAL)  # failure logs would be timed too
 
     quick = args.quick

@@ -257,35 +257,17 @@ def throughput(
     slapd: Slapd, connections: list[int], rounds: int, seconds: float
 ) -> list[tuple[dict[str, wire.Sample], float]]:
     """For each connection count: req/s of both stores, alternated; LDAP operations per request."""
-    load = wire.wrk_load if shutil.which("wrk") else wire.python_load
     names = ["htpasswd bcrypt(12)", "LdapUsers"]
     servers: dict[str, Server] = {}
-    results = []
     try:
         for name in names:
             servers[name] = Server(name, 8, slapd.url)
-        for count in connections:
-            samples = {name: wire.Sample() for name in names}
-            operations, requests = 0, 0
-            for _ in range(rounds):
-                for name in names:
-                    server = servers[name]
-                    before, cpu = slapd.operations(), server.cpu()
-                    done, elapsed = load(server.port, count, seconds)
-                    used = server.cpu() - cpu
-                    if name == "LdapUsers":
-                        operations += slapd.operations() - before - 1  # minus the read itself
-                        requests += done
-                    samples[name].rps.append(done / elapsed)
-                    samples[name].cpu_us.append(used / max(done, 1) * 1e6)
-                base = samples[names[0]].rps[-1]
-                for name in names:
-                    samples[name].ratio.append(samples[name].rps[-1] / base)
-            results.append((samples, operations / max(requests, 1)))
+        return wire.side_by_side(
+            dict(servers), connections, rounds, seconds, slapd.operations, "LdapUsers"
+        )
     finally:
         for server in servers.values():
             server.stop()
-    return results
 
 
 def login_cost(slapd: Slapd, rounds: int, number: int) -> dict[str, float]:

@@ -151,35 +151,17 @@ def throughput(
 
     The same two servers serve every connection count (started once, caches warm).
     """
-    load = wire.wrk_load if shutil.which("wrk") else wire.python_load
     names = ["in-process store", "RedisStore"]
     servers: dict[str, Server] = {}
-    results = []
     try:
         for name in names:
             servers[name] = Server(name, threads, redis.url)
-        for count in connections:
-            samples = {name: wire.Sample() for name in names}
-            commands, requests = 0, 0
-            for _ in range(rounds):
-                for name in names:
-                    server = servers[name]
-                    before, cpu = redis.commands(), server.cpu()
-                    done, elapsed = load(server.port, count, seconds)
-                    used = server.cpu() - cpu
-                    if name == "RedisStore":
-                        commands += redis.commands() - before - 1  # minus the INFO itself
-                        requests += done
-                    samples[name].rps.append(done / elapsed)
-                    samples[name].cpu_us.append(used / max(done, 1) * 1e6)
-                base = samples[names[0]].rps[-1]
-                for name in names:
-                    samples[name].ratio.append(samples[name].rps[-1] / base)
-            results.append((samples, commands / max(requests, 1)))
+        return wire.side_by_side(
+            dict(servers), connections, rounds, seconds, redis.commands, "RedisStore"
+        )
     finally:
         for server in servers.values():
             server.stop()
-    return results
 
 
 def failure_cost(redis: RedisServer, rounds: int, number: int) -> dict[str, float]:

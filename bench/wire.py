@@ -20,9 +20,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import apps
 
@@ -216,6 +217,54 @@ def run(
         for server in servers.values():
             server.stop()
     return samples
+
+
+class Served(Protocol):
+    """A server under measurement: its port, the CPU it used so far, and a stop."""
+
+    port: int
+
+    def cpu(self) -> float: ...
+
+    def stop(self) -> None: ...
+
+
+def side_by_side(
+    servers: dict[str, Served],
+    connections: list[int],
+    rounds: int,
+    seconds: float,
+    counter: Callable[[], int],
+    counted: str,
+) -> list[tuple[dict[str, Sample], float]]:
+    """For each connection count: req/s of every server, alternated, ratios to the first.
+
+    ``counter`` reads a count of backend operations (Redis commands, LDAP
+    operations) that includes the one read; the second value of each result
+    is how many ``counted``'s requests each made.
+    """
+    load = wrk_load if shutil.which("wrk") else python_load
+    names = list(servers)
+    results = []
+    for count in connections:
+        samples = {name: Sample() for name in names}
+        operations, requests = 0, 0
+        for _ in range(rounds):
+            for name in names:
+                server = servers[name]
+                before, cpu = counter(), server.cpu()
+                done, elapsed = load(server.port, count, seconds)
+                used = server.cpu() - cpu
+                if name == counted:
+                    operations += counter() - before - 1  # minus the read itself
+                    requests += done
+                samples[name].rps.append(done / elapsed)
+                samples[name].cpu_us.append(used / max(done, 1) * 1e6)
+            base = samples[names[0]].rps[-1]
+            for name in names:
+                samples[name].ratio.append(samples[name].rps[-1] / base)
+        results.append((samples, operations / max(requests, 1)))
+    return results
 
 
 def table(title: str, samples: dict[str, Sample]) -> str:

@@ -254,3 +254,22 @@ class LiveServer:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def quick_bench(folder: Path, *parts: str) -> str:
+    """``python -m bench --quick`` for ``parts`` only (all of them if none); the report.
+
+    No timing is asserted on it: it shows that every part runs and reports.
+    """
+    out = folder / "report.md"
+    only = [arg for part in parts for arg in ("--only", part)]
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", *only, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out.read_text()

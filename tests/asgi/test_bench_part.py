@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from helpers import ROOT
+from helpers import quick_bench
 
 from .support import uvicorn_binary
 
 
 def test_quick_asgi_benchmark_reports_every_variant(tmp_path: Path) -> None:
     uvicorn_binary()
-    out = tmp_path / "report.md"
-    skips = ["--skip", "inprocess", "--skip", "wire", "--skip", "growth"]
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", *skips, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = out.read_text()
+    report = quick_bench(tmp_path, "asgi")
     assert "## ASGI" in report
     for variant in [
         "Starlette + BasicAuth (ASGI)",

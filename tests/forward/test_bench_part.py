@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from helpers import ROOT
+from helpers import quick_bench
 
 from ..ops.support import NGINX, need
 
 
 def test_quick_forward_benchmark_reports_every_variant(tmp_path: Path) -> None:
     need(NGINX)
-    out = tmp_path / "report.md"
-    skips = [a for part in ("inprocess", "wire", "growth", "attack", "redis", "asgi")
-             for a in ("--skip", part)]  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", *skips, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = out.read_text()
+    report = quick_bench(tmp_path, "forward")
     assert "## Forward-auth through nginx" in report
     for variant in ("forward-auth bcrypt(12)", "auth_request -> do-nothing 200", "nginx auth_basic",
                     "no attack", "under attack"):  # fmt: skip

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from helpers import ROOT
+from helpers import quick_bench
 from ldapserver import need_slapd
 
 
 def test_quick_ldap_benchmark_reports_every_figure(tmp_path: Path) -> None:
     need_slapd()
-    out = tmp_path / "report.md"
-    skips = [a for part in ("inprocess", "wire", "growth", "attack", "redis", "asgi")
-             for a in ("--skip", part)]  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", *skips, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = out.read_text()
+    report = quick_bench(tmp_path, "ldap")
     assert "## LDAP" in report and "skipped" not in report
     for row in ("| LdapUsers |", "| htpasswd bcrypt(12) |"):
         assert report.count(row) == 2, row  # at 16 connections and at 1

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import itertools
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from helpers import ROOT
+from helpers import quick_bench
 
 
 def test_quick_benchmark_runs_and_reports_every_section(tmp_path: Path) -> None:
-    out = tmp_path / "report.md"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = out.read_text()
+    report = quick_bench(tmp_path, "inprocess", "wire", "growth", "attack", "redis")
     for heading in ("## In process", "## Over waitress", "## Growth"):
         assert heading in report
     variants = ["lean hand-written check", "wsgi-basic-auth", "paste.auth.basic",
