@@ -14,10 +14,29 @@ The order of checks lives in :mod:`.decide`, where and when checks run in
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
 from .admission import CheckSlots
-from .decide import PREFLIGHT, PUBLIC, Check, Decider, Decision, Facts, Grant, Refusal
+from .decide import (
+    COUNT,
+    PREFLIGHT,
+    PUBLIC,
+    TRUST,
+    VERIFY,
+    Check,
+    Decider,
+    Decision,
+    Facts,
+    Grant,
+    Refusal,
+)
 from .schedule import Scheduler
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = ["PREFLIGHT", "PUBLIC", "Check", "Decision", "Facts", "Gate", "Grant", "Refusal"]
 
@@ -37,14 +56,61 @@ class Gate:
         self.settings = settings
         self.decider = Decider(settings)
         self.scheduler = Scheduler(self.decider, settings)
-        self.run = self.scheduler.run
-        self.arun = self.scheduler.arun
+        self.run: Callable[[Facts], Decision] = self.scheduler.run
+        self.arun: Callable[[Facts], Coroutine[Any, Any, Decision]] = self.scheduler.arun
         #: The two halves of :meth:`run`, for a front door's hot path: a
         #: decision, or a :class:`Check` to hand to ``complete``.
-        self.decide = self.decider.decide
+        self.decide: Callable[[Facts], Decision | Check] = self.decider.decide
         self.complete = self.scheduler.complete
         self.anonymous = self.decider.anonymous
         self.pages = self.decider.pages
+        metrics = settings.metrics
+        if metrics is not None:
+            # The one place a request's outcome is counted: every decision
+            # comes through run or arun (the hot-path halves become run, and
+            # no answer is given without asking).
+            metrics.bind(self)
+            self.run = self.decide = self._counted(metrics)
+            self.arun = self._acounted(metrics)
+            self.anonymous = None
+
+    def _check_kind(self, step: Decision | Check) -> str | None:
+        """The kind of password check a request's decision ran, if one (for ``on_decision``)."""
+        if type(step) is Check and step.kind == VERIFY and step.username is not None:
+            return self.settings.capabilities.check_kind(step.username)
+        return None
+
+    def _counted(self, metrics: Metrics) -> Callable[[Facts], Decision]:
+        decide, complete, timed = self.decider.decide, self.scheduler.complete, metrics.on_decision
+        kind = self._check_kind
+
+        def run(facts: Facts) -> Decision:
+            started = time.perf_counter() if timed else 0.0
+            step = decide(facts)
+            cache = _cache_result(step)
+            decision = complete(step) if isinstance(step, Check) else step
+            _count(metrics, decision, cache, kind(step) if timed else None, started)
+            return decision
+
+        return run
+
+    def _acounted(self, metrics: Metrics) -> Callable[[Facts], Coroutine[Any, Any, Decision]]:
+        decide, acomplete, timed = (
+            self.decider.decide,
+            self.scheduler.acomplete,
+            metrics.on_decision,
+        )
+        kind = self._check_kind
+
+        async def arun(facts: Facts) -> Decision:
+            started = time.perf_counter() if timed else 0.0
+            step = decide(facts)
+            cache = _cache_result(step)
+            decision = await acomplete(step) if isinstance(step, Check) else step
+            _count(metrics, decision, cache, kind(step) if timed else None, started)
+            return decision
+
+        return arun
 
     @property
     def slots(self) -> CheckSlots | None:
@@ -53,3 +119,35 @@ class Gate:
 
     def __repr__(self) -> str:
         return f"<Gate realm={self.settings.realm!r} verifier={self.settings.verifier!r}>"
+
+
+def _cache_result(step: Decision | Check) -> str | None:
+    """What the verification cache did for a request: it answered (hit), a check ran (miss).
+
+    From the decision step's result alone: a grant or a remembered refusal
+    came from the cache; a password to verify did not. Requests that never
+    reached the cache (public, no header) and those decided after a store
+    lookup count as neither.
+    """
+    if type(step) is Grant:
+        return "hit"
+    if type(step) is Check:
+        if step.kind == VERIFY:
+            return "miss"
+        if step.kind == TRUST or (step.kind == COUNT and step.reason is None):
+            return "hit"
+    return None
+
+
+def _count(
+    metrics: Metrics, decision: Decision, cache: str | None, kind: str | None, started: float
+) -> None:
+    if type(decision) is Refusal:
+        reason = decision.reason
+    elif type(decision) is Grant:
+        reason = "granted"
+    else:
+        reason = repr(decision)  # PUBLIC, PREFLIGHT
+    metrics.request(reason, cache)
+    if metrics.on_decision is not None:
+        metrics.decided(reason, kind, time.perf_counter() - started)

@@ -173,6 +173,7 @@ class Decider:
         self._require_https = settings.require_https
         self._screens = self._path_lists or self._allow_preflight or self._require_https
         self.logger = settings.logger
+        self._metrics = settings.metrics
         self._clock = clock or time.monotonic
         self._logged: dict[str, float] = {}
         self.pages = pages = Pages(settings.challenge)
@@ -483,6 +484,8 @@ class Decider:
                 verdict.limit,
                 shown_path,
             )
+            if self._metrics is not None:
+                self._metrics.block(verdict.limit)
         return Refusal(401, self.pages.unauthorized, (), reason)
 
     def _log(self, message: str, *args: object) -> None:

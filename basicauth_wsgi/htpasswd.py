@@ -296,6 +296,12 @@ class _FileBacked(Generic[T]):
         )
         self.path = self._file.path
 
+    @property
+    def load_status(self) -> tuple[float, int, int]:
+        """When the version in force was loaded (Unix time); reloads that succeeded, that failed."""
+        watched = self._file
+        return watched.loaded_at, watched.reloads, watched.reload_failures
+
     def refresh(self) -> bool:
         """Check the file now, and load it if it changed; whether a new version is in force.
 

@@ -320,6 +320,14 @@ def _path_prefix(name: str, value: object) -> str:
     return value
 
 
+def _metrics(name: str, value: object) -> object:
+    from .metrics import Metrics
+
+    if value is not None and not isinstance(value, Metrics):
+        raise TypeError(f"{name} must be a basicauth_wsgi.metrics.Metrics or None, got {value!r}")
+    return value
+
+
 def _logger(name: str, value: object) -> object:
     import logging
 
@@ -550,6 +558,7 @@ OPTIONS: tuple[Option, ...] = (
         _application,
         door=MIDDLEWARE,
     ),
+    Option("metrics", None, "counts every decision (basicauth_wsgi.metrics.Metrics)", _metrics),
     Option("logger", None, "where failures are logged (default: basicauth_wsgi)", _logger),
     # -- forward-auth only (SPEC §11) --
     Option(

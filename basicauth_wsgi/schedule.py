@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -229,6 +230,8 @@ class Scheduler:
         self.flights = Flights()
         self._verify = settings.verifier.verify
         self._releases_gil = settings.capabilities.releases_gil
+        self._check_kind = settings.capabilities.check_kind
+        self._metrics = settings.metrics
         self._throttle = throttle = settings.throttle
         #: Whether asking the throttle's store is I/O (not the built-in,
         #: in-process one): an event loop then asks from a thread.
@@ -366,13 +369,24 @@ class Scheduler:
         ticket = decider.reserve(check)
         if isinstance(ticket, Refusal):
             return ticket
+        started = time.perf_counter()
         try:
             result = self._hash(check)
         except BackendUnavailable as failure:
+            self._counted(check, "unavailable", started)
             return decider.unavailable(check, ticket, failure)
         except Exception as error:
+            self._counted(check, "error", started)
             return decider.crashed(check, ticket, error)
+        self._counted(check, "success" if result else "failure", started)
         return decider.settle(check, ticket, result)
+
+    def _counted(self, check: Check, result: str, started: float) -> None:
+        """Count one password check, by kind and result, with its duration (metrics on)."""
+        metrics = self._metrics
+        if metrics is not None and check.username is not None:
+            kind = self._check_kind(check.username)
+            metrics.check(kind, result, time.perf_counter() - started)
 
     def _hash(self, check: Check) -> object:
         """Run the verifier: in the niced hashing threads, or here.

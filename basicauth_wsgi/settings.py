@@ -29,6 +29,8 @@ from .verifiers import Capabilities, Verifier, as_verifier, capabilities
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from .metrics import Metrics
+
 __all__ = ["DEFAULT", "ForwardKeywords", "Keywords", "Settings"]
 
 
@@ -62,6 +64,7 @@ class Keywords(TypedDict, total=False):
     strip_authorization: bool
     unauthorized: Any
     logger: logging.Logger | logging.LoggerAdapter[Any] | None
+    metrics: Metrics | None
 
 
 class ForwardKeywords(TypedDict, total=False):
@@ -82,6 +85,7 @@ class ForwardKeywords(TypedDict, total=False):
     max_concurrent_checks: int | None
     require_https: bool
     logger: logging.Logger | logging.LoggerAdapter[Any] | None
+    metrics: Metrics | None
     style: str
     user_headers: Iterable[str]
     groups_header: str | None
@@ -112,6 +116,7 @@ class Settings:
     max_concurrent_checks: int | None
     unauthorized: Any
     logger: logging.Logger | logging.LoggerAdapter[Any]
+    metrics: Metrics | None
 
     def __init__(self, users: object, **options: Unpack[Keywords]) -> None:
         given = check_keywords(options)
@@ -135,6 +140,7 @@ class Settings:
         self.unauthorized = given.get("unauthorized")
         logger = given.get("logger")
         self.logger = default_logger if logger is None else logger
+        self.metrics = given.get("metrics")
         throttle = given.get("throttle", DEFAULT)
         self.throttle = Throttle() if throttle is DEFAULT else throttle
         cache = given.get("cache", DEFAULT)

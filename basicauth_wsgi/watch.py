@@ -95,6 +95,10 @@ class WatchedFile(Generic[T]):
         self._state: tuple[T, int] = (value, 0)
         self._failed: Signature | None = None
         self._last_error: str | None = None
+        #: When the version in force was loaded (Unix time), and how many
+        #: reloads succeeded and failed (a broken version counts once).
+        self.loaded_at = time.time()
+        self.reloads = self.reload_failures = 0
         self.due = time.monotonic() + self.check_interval
         if reload:
             _WATCHER.add(self)
@@ -148,9 +152,12 @@ class WatchedFile(Generic[T]):
                 if message != self._last_error:
                     logger.error("%s", message)
                     self._last_error = message
+                    self.reload_failures += 1
                 return False
             self._signature, self._failed, self._last_error = signature, None, None
             self._state = (value, self._state[1] + 1)  # one assignment: atomic for readers
+            self.loaded_at = time.time()
+            self.reloads += 1
         logger.info("%s reloaded", self.path)
         return True
 

@@ -14,7 +14,6 @@ import gc
 import logging
 import threading
 import time
-import typing
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -73,7 +72,7 @@ class Gated:
 
 
 def test_the_typed_signature_and_the_option_table_name_the_same_keywords() -> None:
-    assert set(typing.get_type_hints(Keywords)) == set(KEYWORDS)
+    assert set(Keywords.__annotations__) == set(KEYWORDS)
 
 
 # -- cancellation leaves nothing registered ------------------------------------------
