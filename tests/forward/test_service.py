@@ -7,7 +7,6 @@ other files of this folder; here every answer is pinned exactly.
 from __future__ import annotations
 
 import logging
-import typing
 from typing import Any
 from wsgiref.validate import validator
 
@@ -62,7 +61,7 @@ def identity(response: webtest.TestResponse) -> tuple[str | None, ...]:
 
 
 def test_the_typed_keywords_and_the_option_table_name_the_same_options() -> None:
-    assert set(typing.get_type_hints(ForwardKeywords)) | {"trusted_proxies"} == set(
+    assert set(ForwardKeywords.__annotations__) | {"trusted_proxies"} == set(
         FORWARD_KEYWORDS
     )
 
