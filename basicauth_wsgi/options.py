@@ -18,6 +18,7 @@ and ``users`` build ``users``, ``throttle_*`` a ``Throttle``, ``cache_*`` a
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
@@ -135,24 +136,65 @@ def rules(text: str) -> list[Any]:
             Rule(
                 where,
                 methods=None if methods == "*" else methods.split(","),
-                users=[w for w in who if not w.startswith("@")],
-                groups=[w[1:] for w in who if w.startswith("@")],
+                # No WHO at all: any authenticated user (SPEC §6), which
+                # Rule spells as neither users nor groups.
+                users=[w for w in who if not w.startswith("@")] if who else None,
+                groups=[w[1:] for w in who if w.startswith("@")] if who else None,
             )
         )
     return found
 
 
 def user_lines(value: str) -> list[tuple[str, str]]:
-    """``user:hash`` entries separated by newlines or spaces (``passwd -n`` output)."""
+    """``user:hash`` entries separated by newlines or spaces (``passwd -n`` output).
+
+    Errors name the entry by its number and its user, never its hash (it
+    may be a password in clear) nor an entry without ``:`` (it may be half
+    of one: a hash never contains a space).
+    """
     entries = []
-    for item in value.split():
+    for number, item in enumerate(value.split(), start=1):
         name, colon, hashed = item.partition(":")
-        if not colon or not name or not hashed:
-            raise ValueError(f"expected 'user:hash' entries, got {item.split(':')[0]!r}...")
+        if not colon:
+            raise ValueError(
+                f"entry {number} has no ':' (expected 'user:hash' entries separated by "
+                "spaces or newlines; a hash has no spaces)"
+            )
+        if not name:
+            raise ValueError(f"entry {number} has no user before ':'")
+        if not hashed:
+            raise ValueError(f"entry {number}: user {name!r} has no hash after ':'")
         entries.append((name, hashed))
     if not entries:
         raise ValueError("no 'user:hash' entries")
     return entries
+
+
+_NODE = re.compile(r"(?:\[[0-9A-Fa-f:.]*\]|[^:\[\]]*)(?::[0-9]*)?")
+
+
+def masked(value: str) -> str | None:
+    """What an error may show of a secret option's ``value``: a URL without its password.
+
+    ``redis://user:pw@host/0`` becomes ``redis://***@host/0`` (and a
+    ``password=`` query parameter ``password=***``); anything that is not a
+    URL is not shown at all (``None``).
+    """
+    if "://" not in value:
+        return None
+    scheme, _, rest = value.partition("://")
+    userinfo = ""
+    if "@" in rest:
+        # The last "@": a password may contain "@" (and "/", which would
+        # otherwise end the authority early).
+        userinfo, rest = "***@", rest.rpartition("@")[2]
+    cut = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    # Each host[:port] ("h1:26379,h2:26379" for Sentinel): a port that is
+    # not a number may be a misplaced password.
+    nodes = [n if _NODE.fullmatch(n) else "***" for n in authority.split(",")]
+    tail = re.sub(r"(?i)([?&](?:password|pass|pwd)=)[^&#]*", r"\1***", tail)
+    return f"{scheme}://{userinfo}{','.join(nodes)}{tail}"
 
 
 # -- Python keyword checks ------------------------------------------------------
@@ -206,6 +248,12 @@ class Option(NamedTuple):
     arity: str = "one"
     #: Other names: flags (``--redis``) and environment variables.
     aliases: tuple[str, ...] = ()
+    #: What ``serve --help`` shows for the value (``FILE``, ``URL``, ``N``).
+    metavar: str = "VALUE"
+    #: The extra this option needs installed (``redis``: ``pip install 'basicauth-wsgi[redis]'``).
+    extra: str | None = None
+    #: The value may hold a secret: errors never quote it (a URL, masked; see :func:`masked`).
+    secret: bool = False
 
     @property
     def flag_aliases(self) -> tuple[str, ...]:
@@ -233,15 +281,39 @@ OPTIONS: tuple[Option, ...] = (
         path,
         "users file (Apache htpasswd format), reloaded when it changes",
         into="users",
+        metavar="FILE",
     ),
     Option(
-        "users", user_lines, "'user:hash' entries, separated by newlines or spaces", into="users"
+        "users",
+        user_lines,
+        "'user:hash' entries, separated by newlines or spaces",
+        into="users",
+        metavar="'USER:HASH ...'",
+        secret=True,
     ),
-    Option("realm", realm, "realm in the challenge; latin-1, no control characters", _str),
     Option(
-        "exclude", words, "public path: /health exactly, /static/ a subtree", _paths, arity="many"
+        "realm",
+        realm,
+        "realm in the challenge; latin-1, no control characters",
+        _str,
+        metavar="TEXT",
     ),
-    Option("include", words, "if given, the only protected paths", _paths, arity="many"),
+    Option(
+        "exclude",
+        words,
+        "public path: /health exactly, /static/ a subtree",
+        _paths,
+        arity="many",
+        metavar="PATH",
+    ),
+    Option(
+        "include",
+        words,
+        "if given, the only protected paths: /api exactly (not /api/v1), /api/ a subtree",
+        _paths,
+        arity="many",
+        metavar="PATH",
+    ),
     Option(
         "allow_cors_preflight",
         boolean,
@@ -268,24 +340,42 @@ OPTIONS: tuple[Option, ...] = (
         integer_or_off,
         "password checks run at once at most (off: no limit)",
         _slots,
+        metavar="N|off",
     ),
-    Option("htgroup", path, "group file (Apache format) for rules", into="groups"),
-    Option("rules", rules, "authorization rules, one a line: PATH METHODS user @group", _any),
+    Option("htgroup", path, "group file (Apache format) for rules", into="groups", metavar="FILE"),
+    Option(
+        "rules",
+        rules,
+        "authorization rules, one a line: PATH METHODS user @group",
+        _any,
+        metavar="RULES",
+    ),
     Option(
         "throttle", boolean, "false turns brute-force throttling off", into="throttle", arity="bool"
     ),
     Option(
-        "throttle_per_client", integer, "failures per address per window (0: off)", into="throttle"
+        "throttle_per_client",
+        integer,
+        "failures per address per window (0: off)",
+        into="throttle",
+        metavar="N",
     ),
     Option(
-        "throttle_per_user", integer, "failures per username per window (0: off)", into="throttle"
+        "throttle_per_user",
+        integer,
+        "failures per username per window (0: off)",
+        into="throttle",
+        metavar="N",
     ),
-    Option("throttle_window", number, "throttle window, seconds", into="throttle"),
+    Option(
+        "throttle_window", number, "throttle window, seconds", into="throttle", metavar="SECONDS"
+    ),
     Option(
         "throttle_max_entries",
         integer,
         "keys the in-process throttle keeps at most",
         into="throttle",
+        metavar="N",
     ),
     Option(
         "throttle_redis_url",
@@ -293,11 +383,31 @@ OPTIONS: tuple[Option, ...] = (
         "share throttle counts through this Redis server",
         into="throttle",
         aliases=("--redis", "BASICAUTH_REDIS_URL"),
+        metavar="URL",
+        extra="redis",
+        secret=True,
     ),
     Option("cache", boolean, "false turns the verification cache off", into="cache", arity="bool"),
-    Option("cache_max_entries", integer, "verification results kept at most", into="cache"),
-    Option("cache_ttl", number, "seconds a verification result is kept", into="cache"),
+    Option(
+        "cache_max_entries", integer, "verification results kept at most", into="cache", metavar="N"
+    ),
+    Option(
+        "cache_ttl",
+        number,
+        "seconds a verification result is kept",
+        into="cache",
+        metavar="SECONDS",
+    ),
 )
+
+#: The module each extra provides, as an option's ``extra`` names it.
+EXTRA_MODULES = {
+    "bcrypt": "bcrypt",
+    "argon2": "argon2",
+    "redis": "redis",
+    "ldap": "ldap",
+    "prometheus": "prometheus_client",
+}
 
 _BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -325,7 +435,9 @@ def from_strings(
 
     ``spell`` says how an option is named in error messages (its ini key,
     environment variable or flag). ``ValueError`` names an unknown option,
-    a value that does not convert, or a combination that contradicts itself.
+    a value that does not convert, an option whose extra is not installed,
+    or a combination that contradicts itself; its message quotes no
+    secret (see :attr:`Option.secret`).
     """
     values: dict[str, Any] = {}
     for key, raw in settings.items():
@@ -334,14 +446,42 @@ def from_strings(
             known = ", ".join(sorted(_BY_NAME))
             raise ValueError(f"unknown option {key!r}; known options: {known}")
         if not isinstance(raw, str):
-            raise TypeError(f"option {spell(option)} must be a string, got {raw!r}")
+            raise TypeError(f"option {spell(option)} must be a string, got {_quoted(option, raw)}")
         try:
             value = option.parse(raw)
             # The keyword's own check too, so its error names the spelling used.
             values[key] = value if option.check is None else option.check(key, value)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{spell(option)} = {raw!r}: {exc}") from None
+            shown = _quoted(option, raw)
+            raise ValueError(f"{spell(option)}{f' = {shown}' if shown else ''}: {exc}") from None
+        require_extra(option, spell)
     return build(values, spell=spell, require_users=require_users)
+
+
+def _quoted(option: Option, raw: object) -> str:
+    """``raw`` as an error may quote it: ``repr``, or masked for a secret option."""
+    if not option.secret:
+        return repr(raw)
+    shown = masked(raw) if isinstance(raw, str) else None
+    return "" if shown is None else repr(shown)
+
+
+def require_extra(option: Option, spell: Callable[[Option], str]) -> None:
+    """``ValueError`` naming the option and the extra to install when its package is missing.
+
+    One place for every option backed by an extra (``--redis``, and
+    ``--ldap-url`` and the like as they come): set ``extra`` in its row.
+    """
+    if option.extra is None:
+        return
+    try:
+        importlib.import_module(EXTRA_MODULES.get(option.extra, option.extra))
+    except ImportError:
+        raise ValueError(
+            f"{spell(option)} needs the {option.extra!r} extra, which is not installed: "
+            f"pip install 'basicauth-wsgi[{option.extra}]' (or '.[{option.extra}]' "
+            "from a checkout)"
+        ) from None
 
 
 def build(
@@ -350,11 +490,13 @@ def build(
     spell: Callable[[Option], str] = lambda option: option.name,
     require_users: bool = True,
 ) -> dict[str, Any]:
-    """Assemble converted option values into ``BasicAuth`` keyword arguments."""
+    """Assemble converted option values into ``BasicAuth`` keyword arguments.
+
+    The throttle and the cache first: they are cheap, and the users file
+    (whose load may log a weak-hash warning) should not be read for a
+    start that fails anyway.
+    """
     from .cache import VerificationCache
-    from .htpasswd import HtgroupFile, HtpasswdFile
-    from .throttle import Throttle
-    from .verifiers import HashedUsers
 
     def name(key: str) -> str:
         return spell(_BY_NAME[key])
@@ -364,38 +506,14 @@ def build(
     }
     if "htpasswd" in values and "users" in values:
         raise ValueError(f"{name('htpasswd')} and {name('users')} are both set; choose one")
-    if "htpasswd" in values:
-        kwargs["users"] = HtpasswdFile(values["htpasswd"])
-    elif "users" in values:
-        kwargs["users"] = HashedUsers.from_entries(
-            (
-                (user, hashed, f"{name('users')}, entry {i}")
-                for i, (user, hashed) in enumerate(values["users"], start=1)
-            ),
-            source=name("users"),
-        )
-    elif require_users:
+    if "users" not in values and "htpasswd" not in values and require_users:
         raise ValueError(
             f"option '{name('htpasswd')}' is required: the users file "
             f"(or '{name('users')}': user:hash entries)"
         )
-    if "htgroup" in values:
-        kwargs["groups"] = HtgroupFile(values["htgroup"])
-
-    limits = {k[len("throttle_") :]: v for k, v in values.items() if k.startswith("throttle_")}
-    redis_url = limits.pop("redis_url", None)
-    if values.get("throttle", True):
-        if redis_url is not None:
-            from .throttle.redis import RedisStore
-
-            limits["store"] = RedisStore.from_url(redis_url)
-        if limits or "throttle" in values:
-            kwargs["throttle"] = _construct(Throttle, limits, "throttle_", name)
-    elif limits or redis_url is not None:
-        first = next(iter(limits), "redis_url")
-        raise ValueError(f"{name('throttle')} = false, but {name('throttle_' + first)} is set")
-    else:
-        kwargs["throttle"] = None
+    throttle = _throttle(values, name)
+    if throttle is not _UNSET:
+        kwargs["throttle"] = throttle
 
     tuning = {k[len("cache_") :]: v for k, v in values.items() if k.startswith("cache_")}
     if not values.get("cache", True):
@@ -406,7 +524,74 @@ def build(
         kwargs["cache"] = None
     elif tuning:
         kwargs["cache"] = _construct(VerificationCache, tuning, "cache_", name)
+    kwargs.update(_files(values, name))
     return kwargs
+
+
+_UNSET: Any = object()
+
+
+def _throttle(values: Mapping[str, Any], name: Callable[[str], str]) -> Any:
+    """The ``throttle`` keyword the values ask for (``None``: off), or ``_UNSET``."""
+    from .throttle import Throttle
+
+    limits = {k[len("throttle_") :]: v for k, v in values.items() if k.startswith("throttle_")}
+    redis_url = limits.pop("redis_url", None)
+    if not values.get("throttle", True):
+        if limits or redis_url is not None:
+            first = next(iter(limits), "redis_url")
+            raise ValueError(f"{name('throttle')} = false, but {name('throttle_' + first)} is set")
+        return None
+    if redis_url is not None:
+        limits["store"] = _redis_store(redis_url, name("throttle_redis_url"))
+    if limits or "throttle" in values:
+        return _construct(Throttle, limits, "throttle_", name)
+    return _UNSET
+
+
+def _redis_store(url: str, spelled: str) -> Any:
+    from .throttle.redis import RedisStore
+
+    try:
+        return RedisStore.from_url(url)
+    except ValueError as exc:
+        # redis-py's and urllib's messages may quote a piece of the URL
+        # (a "port" that is half a password): mask the URL's secrets, and
+        # any other quoted text.
+        message = str(exc).removeprefix("throttle_redis_url: ")
+        message = re.sub(r"'[^']*'", "'***'", message)
+        shown = masked(url) or ""
+        raise ValueError(f"{spelled} = {shown!r}: {message}") from None
+
+
+def _files(values: Mapping[str, Any], name: Callable[[str], str]) -> dict[str, Any]:
+    """``users`` and ``groups`` from their files or entries; errors name the option."""
+    from .htpasswd import HtgroupFile, HtpasswdFile
+    from .verifiers import HashedUsers
+
+    found: dict[str, Any] = {}
+    try:
+        if "htpasswd" in values:
+            found["users"] = HtpasswdFile(values["htpasswd"])
+        elif "users" in values:
+            found["users"] = HashedUsers.from_entries(
+                (
+                    (user, hashed, f"{name('users')}, entry {i}")
+                    for i, (user, hashed) in enumerate(values["users"], start=1)
+                ),
+                source=name("users"),
+            )
+    except (ValueError, OSError) as exc:
+        message = str(exc)
+        if "htpasswd" in values and not message.startswith(name("htpasswd")):
+            message = f"{name('htpasswd')}: {message}"
+        raise ValueError(message) from None
+    if "htgroup" in values:
+        try:
+            found["groups"] = HtgroupFile(values["htgroup"])
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{name('htgroup')}: {exc}") from None
+    return found
 
 
 def _construct(
@@ -430,18 +615,32 @@ def from_environ(environ: Mapping[str, str], *, require_users: bool = True) -> d
     that does not convert, is a ``ValueError`` naming it (those of
     :data:`SERVER_VARIABLES` belong to ``serve`` and are left alone).
     """
+    spelled: dict[str, str] = {}
+    settings = environ_settings(environ, ignore=SERVER_VARIABLES, spelled=spelled)
     return from_strings(
-        environ_settings(environ, ignore=SERVER_VARIABLES),
-        spell=lambda option: option.env,
+        settings,
+        spell=lambda option: spelled.get(option.name, option.env),
         require_users=require_users,
     )
 
 
-def environ_settings(environ: Mapping[str, str], *, ignore: Iterable[str] = ()) -> dict[str, str]:
-    """The middleware options set in ``environ``, by option name (still strings)."""
+def environ_settings(
+    environ: Mapping[str, str],
+    *,
+    ignore: Iterable[str] = (),
+    spelled: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The middleware options set in ``environ``, by option name (still strings).
+
+    ``spelled``, if given, is filled with option name -> the variable as set
+    (an alias is reported as spelled: ``BASICAUTH_REDIS_URL``). An unknown
+    ``BASICAUTH_*`` variable, or an option set twice (by a variable and its
+    alias), is a ``ValueError`` naming them.
+    """
     ignored = set(ignore)
     by_env = {env: option.name for option in OPTIONS for env in (option.env, *option.env_aliases)}
-    found = {}
+    found: dict[str, str] = {}
+    seen: dict[str, str] = {}
     for variable, value in environ.items():
         if not variable.startswith(ENV_PREFIX) or variable in ignored:
             continue
@@ -449,5 +648,11 @@ def environ_settings(environ: Mapping[str, str], *, ignore: Iterable[str] = ()) 
         if name is None:
             known = ", ".join(sorted(by_env))
             raise ValueError(f"unknown environment variable {variable}; known: {known}")
+        if name in seen:
+            first, second = sorted((seen[name], variable))
+            raise ValueError(f"{first} and {second} are both set (the same option); choose one")
         found[name] = value
+        seen[name] = variable
+    if spelled is not None:
+        spelled.update(seen)
     return found

@@ -123,7 +123,8 @@ def test_systemd_unit_command_line_is_a_valid_serve(site: Path) -> None:
     code, err, fake = run_serve(argv, {variable: str(site / "users.htpasswd")})
     assert code == 0, err
     [config] = fake.configs
-    assert config.trusted_proxy == "127.0.0.1" and config.app == "tests.ops.apps:app"
+    assert [str(n) for n in config.trusted_proxy or ()] == ["127.0.0.1/32"]
+    assert config.app == "tests.ops.apps:app"
 
 
 # -- serve --app ---------------------------------------------------------------------------

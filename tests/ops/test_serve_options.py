@@ -111,7 +111,7 @@ def test_middleware_flags_reach_the_middleware(run: Any, users: Path) -> None:
         "/x", headers={"Authorization": basic("ops", "ops-pw")}, extra_environ=https, status=429
     )
     [(middleware, _)] = fake.calls
-    assert middleware.gate.cache is None  # type: ignore[attr-defined]
+    assert middleware.app.gate.cache is None  # type: ignore[attr-defined]
 
 
 def test_flags_win_over_the_environment(run: Any, users: Path, tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ def test_waitress_hardening_defaults_and_flags(run: Any, users: Path) -> None:
         5,
         100,
     )
-    assert config.trusted_proxy == "10.0.0.1"
+    assert [str(n) for n in config.trusted_proxy or ()] == ["10.0.0.1/32"]
 
 
 @pytest.mark.parametrize(
