@@ -189,6 +189,9 @@ def serve(app: WSGIApplication, config: ServeConfig, stdout: TextIO) -> None:
         "connection_limit": config.connection_limit,
         "channel_timeout": config.channel_timeout,
         "max_request_body_size": config.max_request_body_size,
+        # waitress would drop every forwarded header (it trusts no proxy
+        # here); TrustedProxies, around app, decides what to believe.
+        "clear_untrusted_proxy_headers": False,
     }
     listener = config.listener if config.listener is not None else bind(config)
     server = create_server(app, sockets=[listener], **settings)
