@@ -20,6 +20,7 @@ forward-auth service (``ForwardAuth``, SPEC §11), or both.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, cast
@@ -163,24 +164,65 @@ def rules(text: str) -> list[Any]:
             Rule(
                 where,
                 methods=None if methods == "*" else methods.split(","),
-                users=[w for w in who if not w.startswith("@")],
-                groups=[w[1:] for w in who if w.startswith("@")],
+                # No WHO at all: any authenticated user (SPEC §6), which
+                # Rule spells as neither users nor groups.
+                users=[w for w in who if not w.startswith("@")] if who else None,
+                groups=[w[1:] for w in who if w.startswith("@")] if who else None,
             )
         )
     return found
 
 
 def user_lines(value: str) -> list[tuple[str, str]]:
-    """``user:hash`` entries separated by newlines or spaces (``passwd -n`` output)."""
+    """``user:hash`` entries separated by newlines or spaces (``passwd -n`` output).
+
+    Errors name the entry by its number and its user, never its hash (it
+    may be a password in clear) nor an entry without ``:`` (it may be half
+    of one: a hash never contains a space).
+    """
     entries = []
-    for item in value.split():
+    for number, item in enumerate(value.split(), start=1):
         name, colon, hashed = item.partition(":")
-        if not colon or not name or not hashed:
-            raise ValueError(f"expected 'user:hash' entries, got {item.split(':')[0]!r}...")
+        if not colon:
+            raise ValueError(
+                f"entry {number} has no ':' (expected 'user:hash' entries separated by "
+                "spaces or newlines; a hash has no spaces)"
+            )
+        if not name:
+            raise ValueError(f"entry {number} has no user before ':'")
+        if not hashed:
+            raise ValueError(f"entry {number}: user {name!r} has no hash after ':'")
         entries.append((name, hashed))
     if not entries:
         raise ValueError("no 'user:hash' entries")
     return entries
+
+
+_NODE = re.compile(r"(?:\[[0-9A-Fa-f:.]*\]|[^:\[\]]*)(?::[0-9]*)?")
+
+
+def masked(value: str) -> str | None:
+    """What an error may show of a secret option's ``value``: a URL without its password.
+
+    ``redis://user:pw@host/0`` becomes ``redis://***@host/0`` (and a
+    ``password=`` query parameter ``password=***``); anything that is not a
+    URL is not shown at all (``None``).
+    """
+    if "://" not in value:
+        return None
+    scheme, _, rest = value.partition("://")
+    userinfo = ""
+    if "@" in rest:
+        # The last "@": a password may contain "@" (and "/", which would
+        # otherwise end the authority early).
+        userinfo, rest = "***@", rest.rpartition("@")[2]
+    cut = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    # Each host[:port] ("h1:26379,h2:26379" for Sentinel): a port that is
+    # not a number may be a misplaced password.
+    nodes = [n if _NODE.fullmatch(n) else "***" for n in authority.split(",")]
+    tail = re.sub(r"(?i)([?&](?:password|pass|pwd)=)[^&#]*", r"\1***", tail)
+    return f"{scheme}://{userinfo}{','.join(nodes)}{tail}"
 
 
 # -- Python keyword checks ------------------------------------------------------
@@ -240,7 +282,7 @@ def _groups(name: str, value: object) -> object:
     return None if value is None else as_groups(value)
 
 
-def _throttle(name: str, value: object) -> object:
+def _a_throttle(name: str, value: object) -> object:
     from .throttle import Throttle
 
     if value is not None and not isinstance(value, Throttle):
@@ -359,8 +401,12 @@ class Option(NamedTuple):
     #: The stem of the flag and the variable, when it is not the keyword
     #: (``style`` is ``--forward-auth-style`` and ``BASICAUTH_FORWARD_AUTH_STYLE``).
     spelling: str | None = None
-    #: What ``serve --help`` calls the value of a repeatable flag.
-    metavar: str = "PATH"
+    #: What ``serve --help`` shows for the value (``FILE``, ``URL``, ``N``).
+    metavar: str = "VALUE"
+    #: The extra this option needs installed (``redis``: ``pip install 'basicauth-wsgi[redis]'``).
+    extra: str | None = None
+    #: The value may hold a secret: errors never quote it (a URL, masked; see :func:`masked`).
+    secret: bool = False
 
     @property
     def flag_aliases(self) -> tuple[str, ...]:
@@ -392,15 +438,39 @@ OPTIONS: tuple[Option, ...] = (
         path,
         "users file (Apache htpasswd format), reloaded when it changes",
         into="users",
+        metavar="FILE",
     ),
     Option(
-        "users", user_lines, "'user:hash' entries, separated by newlines or spaces", into="users"
+        "users",
+        user_lines,
+        "'user:hash' entries, separated by newlines or spaces",
+        into="users",
+        metavar="'USER:HASH ...'",
+        secret=True,
     ),
-    Option("realm", realm, "realm in the challenge; latin-1, no control characters", _str),
     Option(
-        "exclude", words, "public path: /health exactly, /static/ a subtree", _paths, arity="many"
+        "realm",
+        realm,
+        "realm in the challenge; latin-1, no control characters",
+        _str,
+        metavar="TEXT",
     ),
-    Option("include", words, "if given, the only protected paths", _paths, arity="many"),
+    Option(
+        "exclude",
+        words,
+        "public path: /health exactly, /static/ a subtree",
+        _paths,
+        arity="many",
+        metavar="PATH",
+    ),
+    Option(
+        "include",
+        words,
+        "if given, the only protected paths: /api exactly (not /api/v1), /api/ a subtree",
+        _paths,
+        arity="many",
+        metavar="PATH",
+    ),
     Option(
         "allow_cors_preflight",
         boolean,
@@ -429,30 +499,48 @@ OPTIONS: tuple[Option, ...] = (
         integer_or_off,
         "password checks run at once at most (off: no limit)",
         _slots,
+        metavar="N|off",
     ),
-    Option("htgroup", path, "group file (Apache format) for rules", into="groups"),
+    Option("htgroup", path, "group file (Apache format) for rules", into="groups", metavar="FILE"),
+    Option(
+        "rules",
+        rules,
+        "authorization rules, one a line: PATH METHODS user @group",
+        _rules,
+        metavar="RULES",
+    ),
     Option("groups", None, "mapping group -> usernames, or an HtgroupFile", _groups),
-    Option("rules", rules, "authorization rules, one a line: PATH METHODS user @group", _rules),
     Option(
         "throttle",
         boolean,
         "false turns brute-force throttling off",
-        _throttle,
+        _a_throttle,
         into="throttle",
         arity="bool",
     ),
     Option(
-        "throttle_per_client", integer, "failures per address per window (0: off)", into="throttle"
+        "throttle_per_client",
+        integer,
+        "failures per address per window (0: off)",
+        into="throttle",
+        metavar="N",
     ),
     Option(
-        "throttle_per_user", integer, "failures per username per window (0: off)", into="throttle"
+        "throttle_per_user",
+        integer,
+        "failures per username per window (0: off)",
+        into="throttle",
+        metavar="N",
     ),
-    Option("throttle_window", number, "throttle window, seconds", into="throttle"),
+    Option(
+        "throttle_window", number, "throttle window, seconds", into="throttle", metavar="SECONDS"
+    ),
     Option(
         "throttle_max_entries",
         integer,
         "keys the in-process throttle keeps at most",
         into="throttle",
+        metavar="N",
     ),
     Option(
         "throttle_redis_url",
@@ -460,39 +548,52 @@ OPTIONS: tuple[Option, ...] = (
         "share throttle counts through this Redis server",
         into="throttle",
         aliases=("--redis", "BASICAUTH_REDIS_URL"),
+        metavar="URL",
+        extra="redis",
+        secret=True,
     ),
     Option(
         "ldap_url",
         text,
         "LDAP or AD server URL(s), space-separated, tried in order (ldaps:// for TLS)",
         into="users",
+        extra="ldap",
+        metavar="URL",
     ),
     Option(
         "ldap_user_dn",
         text,
         "bind directly to this DN template: uid={username},ou=people,dc=example,dc=org",
         into="users",
+        metavar="DN",
     ),
     Option(
         "ldap_search_base",
         text,
         "search for the user's entry under this DN, then bind",
         into="users",
+        metavar="DN",
     ),
     Option(
         "ldap_search_filter",
         text,
         "filter that finds the user (default (uid={username}); AD: (sAMAccountName={username}))",
         into="users",
+        metavar="FILTER",
     ),
     Option(
-        "ldap_bind_dn", text, "service account that searches (default: anonymous)", into="users"
+        "ldap_bind_dn",
+        text,
+        "service account that searches (default: anonymous)",
+        into="users",
+        metavar="DN",
     ),
     Option(
         "ldap_bind_password_file",
         path,
         "file holding the service account's password",
         into="users",
+        metavar="FILE",
     ),
     # Never a flag (other users of the machine can read command lines), and
     # never shown: ``text`` never fails, so from_strings never quotes it.
@@ -502,18 +603,21 @@ OPTIONS: tuple[Option, ...] = (
         "the service account's password (a variable or an ini key, never a flag)",
         into="users",
         arity="secret",
+        secret=True,
     ),
     Option(
         "ldap_group_base",
         text,
         "search the user's groups under this DN (default: the entry's memberOf)",
         into="users",
+        metavar="DN",
     ),
     Option(
         "ldap_group_filter",
         text,
         "filter for the user's groups, with {dn} and {username}",
         into="users",
+        metavar="FILTER",
     ),
     Option(
         "ldap_nested_groups",
@@ -527,6 +631,7 @@ OPTIONS: tuple[Option, ...] = (
         text,
         "attribute of the entry that lists its groups (default memberOf)",
         into="users",
+        metavar="ATTRIBUTE",
     ),
     Option("ldap_start_tls", boolean, "StartTLS before binding", into="users", arity="bool"),
     Option(
@@ -534,12 +639,14 @@ OPTIONS: tuple[Option, ...] = (
         path,
         "CA certificates (PEM) that verify the LDAP server's certificate",
         into="users",
+        metavar="FILE",
     ),
     Option(
         "ldap_timeout",
         number,
         "seconds the directory has to answer, failover included (default 2)",
         into="users",
+        metavar="SECONDS",
     ),
     Option(
         "cache",
@@ -549,8 +656,16 @@ OPTIONS: tuple[Option, ...] = (
         into="cache",
         arity="bool",
     ),
-    Option("cache_max_entries", integer, "verification results kept at most", into="cache"),
-    Option("cache_ttl", number, "seconds a verification result is kept", into="cache"),
+    Option(
+        "cache_max_entries", integer, "verification results kept at most", into="cache", metavar="N"
+    ),
+    Option(
+        "cache_ttl",
+        number,
+        "seconds a verification result is kept",
+        into="cache",
+        metavar="SECONDS",
+    ),
     Option(
         "unauthorized",
         None,
@@ -603,6 +718,15 @@ OPTIONS: tuple[Option, ...] = (
         spelling="forward_auth_path_prefix",
     ),
 )
+
+#: The module each extra provides, as an option's ``extra`` names it.
+EXTRA_MODULES = {
+    "bcrypt": "bcrypt",
+    "argon2": "argon2",
+    "redis": "redis",
+    "ldap": "ldap",
+    "prometheus": "prometheus_client",
+}
 
 _BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -658,7 +782,9 @@ def from_strings(
     ``settings`` are keyed by option name; ``spell`` says how an option is
     named in error messages (its ini key, environment variable or flag).
     ``ValueError`` names an unknown option, one of the other front door, a
-    value that does not convert, or a combination that contradicts itself.
+    value that does not convert, an option whose extra is not installed,
+    or a combination that contradicts itself; its message quotes no
+    secret (see :attr:`Option.secret`).
     """
     values: dict[str, Any] = {}
     for key, raw in settings.items():
@@ -672,7 +798,7 @@ def from_strings(
                 f"not of {_DOOR_NAMES[door]}"
             )
         if not isinstance(raw, str):
-            raise TypeError(f"option {spell(option)} must be a string, got {raw!r}")
+            raise TypeError(f"option {spell(option)} must be a string, got {_quoted(option, raw)}")
         try:
             value = option.parse(raw)
             # The keyword's own check too, so its error names the spelling used.
@@ -680,8 +806,36 @@ def from_strings(
                 value = option.check(key, value)
             values[key] = value
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{spell(option)} = {raw!r}: {exc}") from None
+            shown = _quoted(option, raw)
+            raise ValueError(f"{spell(option)}{f' = {shown}' if shown else ''}: {exc}") from None
+        require_extra(option, spell)
     return build(values, spell=spell, require_users=require_users)
+
+
+def _quoted(option: Option, raw: object) -> str:
+    """``raw`` as an error may quote it: ``repr``, or masked for a secret option."""
+    if not option.secret:
+        return repr(raw)
+    shown = masked(raw) if isinstance(raw, str) else None
+    return "" if shown is None else repr(shown)
+
+
+def require_extra(option: Option, spell: Callable[[Option], str]) -> None:
+    """``ValueError`` naming the option and the extra to install when its package is missing.
+
+    One place for every option backed by an extra (``--redis``, and
+    ``--ldap-url`` and the like as they come): set ``extra`` in its row.
+    """
+    if option.extra is None:
+        return
+    try:
+        importlib.import_module(EXTRA_MODULES.get(option.extra, option.extra))
+    except ImportError:
+        raise ValueError(
+            f"{spell(option)} needs the {option.extra!r} extra, which is not installed: "
+            f"pip install 'basicauth-wsgi[{option.extra}]' (or '.[{option.extra}]' "
+            "from a checkout)"
+        ) from None
 
 
 def build(
@@ -690,11 +844,13 @@ def build(
     spell: Callable[[Option], str] = lambda option: option.name,
     require_users: bool = True,
 ) -> dict[str, Any]:
-    """Assemble converted option values into ``BasicAuth`` keyword arguments."""
+    """Assemble converted option values into ``BasicAuth`` keyword arguments.
+
+    The throttle and the cache first: they are cheap, and the users file
+    (whose load may log a weak-hash warning) should not be read for a
+    start that fails anyway.
+    """
     from .cache import VerificationCache
-    from .htpasswd import HtgroupFile, HtpasswdFile
-    from .throttle import Throttle
-    from .verifiers import HashedUsers
 
     def name(key: str) -> str:
         return spell(_BY_NAME[key])
@@ -704,40 +860,15 @@ def build(
     }
     if "htpasswd" in values and "users" in values:
         raise ValueError(f"{name('htpasswd')} and {name('users')} are both set; choose one")
-    if any(key.startswith("ldap_") for key in values):
-        kwargs["users"] = _ldap_users(values, name)
-    elif "htpasswd" in values:
-        kwargs["users"] = HtpasswdFile(values["htpasswd"])
-    elif "users" in values:
-        kwargs["users"] = HashedUsers.from_entries(
-            (
-                (user, hashed, f"{name('users')}, entry {i}")
-                for i, (user, hashed) in enumerate(values["users"], start=1)
-            ),
-            source=name("users"),
-        )
-    elif require_users:
+    ldap = any(key.startswith("ldap_") for key in values)
+    if "users" not in values and "htpasswd" not in values and not ldap and require_users:
         raise ValueError(
             f"option '{name('htpasswd')}' is required: the users file "
             f"(or '{name('users')}': user:hash entries, or '{name('ldap_url')}': a directory)"
         )
-    if "htgroup" in values:
-        kwargs["groups"] = HtgroupFile(values["htgroup"])
-
-    limits = {k[len("throttle_") :]: v for k, v in values.items() if k.startswith("throttle_")}
-    redis_url = limits.pop("redis_url", None)
-    if values.get("throttle", True):
-        if redis_url is not None:
-            from .throttle.redis import RedisStore
-
-            limits["store"] = RedisStore.from_url(redis_url)
-        if limits or "throttle" in values:
-            kwargs["throttle"] = _construct(Throttle, limits, "throttle_", name)
-    elif limits or redis_url is not None:
-        first = next(iter(limits), "redis_url")
-        raise ValueError(f"{name('throttle')} = false, but {name('throttle_' + first)} is set")
-    else:
-        kwargs["throttle"] = None
+    throttle = _throttle(values, name)
+    if throttle is not _UNSET:
+        kwargs["throttle"] = throttle
 
     tuning = {k[len("cache_") :]: v for k, v in values.items() if k.startswith("cache_")}
     if not values.get("cache", True):
@@ -748,6 +879,9 @@ def build(
         kwargs["cache"] = None
     elif tuning:
         kwargs["cache"] = _construct(VerificationCache, tuning, "cache_", name)
+    if ldap:
+        kwargs["users"] = _ldap_users(values, name)
+    kwargs.update(_files(values, name))
     return kwargs
 
 
@@ -760,13 +894,13 @@ def _ldap_users(values: Mapping[str, Any], name: Callable[[str], str]) -> Any:
     from .ldap import LdapUsers
 
     given = {k[len("ldap_") :]: v for k, v in values.items() if k.startswith("ldap_")}
-    for other in ("htpasswd", "users"):
-        if other in values:
-            raise ValueError(f"{name('ldap_url')} and {name(other)} are both set; choose one")
     if "url" not in given:
         raise ValueError(
             f"{name('ldap_' + next(iter(given)))} is set but {name('ldap_url')} is not"
         )
+    for other in ("htpasswd", "users"):
+        if other in values:
+            raise ValueError(f"{name('ldap_url')} and {name(other)} are both set; choose one")
     if ("user_dn" in given) == ("search_base" in given):
         raise ValueError(
             f"{name('ldap_url')}: give one of {name('ldap_user_dn')} (a DN to bind to) "
@@ -802,6 +936,72 @@ def _ldap_users(values: Mapping[str, Any], name: Callable[[str], str]) -> Any:
         raise ValueError(f"{name('ldap_url')}: {exc}") from None
 
 
+_UNSET: Any = object()
+
+
+def _throttle(values: Mapping[str, Any], name: Callable[[str], str]) -> Any:
+    """The ``throttle`` keyword the values ask for (``None``: off), or ``_UNSET``."""
+    from .throttle import Throttle
+
+    limits = {k[len("throttle_") :]: v for k, v in values.items() if k.startswith("throttle_")}
+    redis_url = limits.pop("redis_url", None)
+    if not values.get("throttle", True):
+        if limits or redis_url is not None:
+            first = next(iter(limits), "redis_url")
+            raise ValueError(f"{name('throttle')} = false, but {name('throttle_' + first)} is set")
+        return None
+    if redis_url is not None:
+        limits["store"] = _redis_store(redis_url, name("throttle_redis_url"))
+    if limits or "throttle" in values:
+        return _construct(Throttle, limits, "throttle_", name)
+    return _UNSET
+
+
+def _redis_store(url: str, spelled: str) -> Any:
+    from .throttle.redis import RedisStore
+
+    try:
+        return RedisStore.from_url(url)
+    except ValueError as exc:
+        # redis-py's and urllib's messages may quote a piece of the URL
+        # (a "port" that is half a password): mask the URL's secrets, and
+        # any other quoted text.
+        message = str(exc).removeprefix("throttle_redis_url: ")
+        message = re.sub(r"'[^']*'", "'***'", message)
+        shown = masked(url) or ""
+        raise ValueError(f"{spelled} = {shown!r}: {message}") from None
+
+
+def _files(values: Mapping[str, Any], name: Callable[[str], str]) -> dict[str, Any]:
+    """``users`` and ``groups`` from their files or entries; errors name the option."""
+    from .htpasswd import HtgroupFile, HtpasswdFile
+    from .verifiers import HashedUsers
+
+    found: dict[str, Any] = {}
+    try:
+        if "htpasswd" in values:
+            found["users"] = HtpasswdFile(values["htpasswd"])
+        elif "users" in values:
+            found["users"] = HashedUsers.from_entries(
+                (
+                    (user, hashed, f"{name('users')}, entry {i}")
+                    for i, (user, hashed) in enumerate(values["users"], start=1)
+                ),
+                source=name("users"),
+            )
+    except (ValueError, OSError) as exc:
+        message = str(exc)
+        if "htpasswd" in values and not message.startswith(name("htpasswd")):
+            message = f"{name('htpasswd')}: {message}"
+        raise ValueError(message) from None
+    if "htgroup" in values:
+        try:
+            found["groups"] = HtgroupFile(values["htgroup"])
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{name('htgroup')}: {exc}") from None
+    return found
+
+
 def _construct(
     cls: Callable[..., Any], kwargs: dict[str, Any], prefix: str, name: Callable[[str], str]
 ) -> Any:
@@ -826,21 +1026,35 @@ def from_environ(
     naming it (those of :data:`SERVER_VARIABLES` belong to ``serve`` and are
     left alone).
     """
+    spelled: dict[str, str] = {}
+    settings = environ_settings(environ, ignore=SERVER_VARIABLES, spelled=spelled)
     return from_strings(
-        environ_settings(environ, ignore=SERVER_VARIABLES),
-        spell=lambda option: option.env,
+        settings,
+        spell=lambda option: spelled.get(option.name, option.env),
         require_users=require_users,
         door=door,
     )
 
 
-def environ_settings(environ: Mapping[str, str], *, ignore: Iterable[str] = ()) -> dict[str, str]:
-    """The middleware options set in ``environ``, by option name (still strings)."""
+def environ_settings(
+    environ: Mapping[str, str],
+    *,
+    ignore: Iterable[str] = (),
+    spelled: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The middleware options set in ``environ``, by option name (still strings).
+
+    ``spelled``, if given, is filled with option name -> the variable as set
+    (an alias is reported as spelled: ``BASICAUTH_REDIS_URL``). An unknown
+    ``BASICAUTH_*`` variable, or an option set twice (by a variable and its
+    alias), is a ``ValueError`` naming them.
+    """
     ignored = set(ignore)
     by_env = {
         env: option.name for option in STRING_OPTIONS for env in (option.env, *option.env_aliases)
     }
-    found = {}
+    found: dict[str, str] = {}
+    seen: dict[str, str] = {}
     for variable, value in environ.items():
         if not variable.startswith(ENV_PREFIX) or variable in ignored:
             continue
@@ -848,5 +1062,11 @@ def environ_settings(environ: Mapping[str, str], *, ignore: Iterable[str] = ()) 
         if name is None:
             known = ", ".join(sorted(by_env))
             raise ValueError(f"unknown environment variable {variable}; known: {known}")
+        if name in seen:
+            first, second = sorted((seen[name], variable))
+            raise ValueError(f"{first} and {second} are both set (the same option); choose one")
         found[name] = value
+        seen[name] = variable
+    if spelled is not None:
+        spelled.update(seen)
     return found

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .. import __version__
 from ..logs import LOGGER_NAME
+from ..serving import DEFAULT_THREADS, ServeConfig, config_from
 from . import passwd
-from .serve import DEFAULT_THREADS, ServeConfig, add_parser, bind, config_from, configure_logging
+from .serve import add_parser, bind, build, configure_logging
 from .serve import serve as serve_with_waitress
 
 if TYPE_CHECKING:
@@ -98,9 +99,19 @@ def main(
             library.removeHandler(warnings)
             library.propagate = saved
 
+    return _serve(args, prog, environ, stdout, stderr, serve)
+
+
+def _serve(
+    args: argparse.Namespace,
+    prog: str,
+    environ: Mapping[str, str],
+    stdout: TextIO,
+    stderr: TextIO,
+    serve: Callable[[WSGIApplication, ServeConfig, TextIO], None],
+) -> int:
     from ..accesslog import AccessLog
-    from ..example.serve import build_app
-    from ..forward.cli import build as build_forward
+    from ..forwarded import TrustedProxies
 
     config: ServeConfig | None = None
     try:
@@ -109,7 +120,7 @@ def main(
         # The port first: a busy one fails before a password is generated.
         if serve is serve_with_waitress:
             config = dataclasses.replace(config, listener=bind(config))
-        app = build_forward(config) if config.forward_auth else build_app(config, stdout)
+        app = build(config, stdout)
     except (ValueError, OSError) as exc:
         if config is not None and config.listener is not None:
             config.listener.close()
@@ -117,5 +128,10 @@ def main(
         return 2
     if config.access_log:
         app = AccessLog(app, logging.getLogger("basicauth_wsgi.access"))
+    if not config.forward_auth:
+        # Outermost: the access log and the middleware see the real client.
+        # (Forward-auth reads the proxy's facts itself, from its own
+        # trusted_proxies: wrapped, it would find them removed.)
+        app = TrustedProxies(app, config.trusted_proxy)
     serve(app, config, stdout)
     return 0

@@ -11,6 +11,7 @@ The same files Apache's ``htpasswd`` and ``mod_authn_file`` (and nginx's
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -19,6 +20,8 @@ from ..grammar import has_ctl, is_username, normalize
 from ..htpasswd import entry_line, parse_htpasswd, update_htpasswd
 
 __all__ = ["Failed", "add_parsers", "run"]
+
+logger = logging.getLogger("basicauth_wsgi.cli")
 
 
 def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
@@ -29,14 +32,23 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
         "passwd",
         help="add a user to an htpasswd file, change or delete one",
         usage="%(prog)s [-c] [-D] [--stdin] [--scheme S] [-C N] [-r N] FILE USER\n"
-        "       %(prog)s -n [--stdin] [--scheme S] [-C N] [-r N] USER",
+        "       %(prog)s -n [--stdin] [--scheme S] [-C N] [-r N] USER\n"
+        "       %(prog)s -b [-c|-n|-v] ... [FILE] USER PASSWORD\n"
+        "       %(prog)s -v [--stdin] FILE USER",
         description="Set USER's password in FILE, or delete USER with -D; with -n, print the "
-        "'user:hash' line instead and touch no file. The password is asked twice. FILE must "
-        "exist unless -c is given. The file is rewritten atomically, through a symbolic link "
-        "to its target, keeping its mode, owner, group and line endings, and stays readable "
-        "by Apache's htpasswd and mod_authn_file and by nginx.",
+        "'user:hash' line instead and touch no file; with -v, check USER's password (as the "
+        "check command). The password is asked twice (once for -v). FILE must exist unless -c "
+        "is given. The file is rewritten atomically, through a symbolic link to its target, "
+        "keeping its mode, owner, group and line endings, and stays readable by Apache's "
+        "htpasswd and mod_authn_file and by nginx. The flags are Apache htpasswd's; unlike "
+        "it, an empty password is refused.",
     )
-    passwd.add_argument("names", nargs="+", metavar="FILE USER", help="the file, then the user")
+    passwd.add_argument(
+        "names",
+        nargs="+",
+        metavar="FILE USER",
+        help="the file, then the user (then the password, with -b)",
+    )
     passwd.add_argument(
         "-c",
         "--create",
@@ -52,6 +64,21 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
         "BASICAUTH_USERS); no FILE",
     )
     passwd.add_argument("-D", "--delete", action="store_true", help="delete USER")
+    passwd.add_argument(
+        "-v",
+        "--verify",
+        action="store_true",
+        help="check USER's password in FILE: exit 0 on a match, 1 if not, 2 on an error "
+        "(the check command; Apache's htpasswd -v)",
+    )
+    passwd.add_argument(
+        "-b",
+        "--batch",
+        action="store_true",
+        help="take the password from the command line, after USER (Apache's htpasswd -b): "
+        "other users of this machine can see it (ps) and it stays in the shell's history; "
+        "prefer the prompt or --stdin",
+    )
     passwd.add_argument(
         "--stdin", action="store_true", help="read the password from one line of stdin, no prompt"
     )
@@ -109,10 +136,22 @@ def _username(text: str) -> str:
 
 
 def _read_password(
-    args: argparse.Namespace, stdin: TextIO, ask: Callable[[str], str], confirm: bool
+    args: argparse.Namespace,
+    stdin: TextIO,
+    ask: Callable[[str], str],
+    confirm: bool,
+    given: str | None = None,
 ) -> str:
-    """The password, NFC-normalised (RFC 7617 §2.1), as incoming ones are."""
-    if args.stdin:
+    """The password, NFC-normalised (RFC 7617 §2.1), as incoming ones are.
+
+    ``given`` is one from the command line (``-b``); else ``--stdin`` reads
+    a line, or the prompt asks (twice with ``confirm``). Empty passwords are
+    refused, where Apache's ``htpasswd`` accepts them: nobody should log in
+    with none.
+    """
+    if given is not None:
+        password = given
+    elif args.stdin:
         line = stdin.readline()
         password = line[:-1] if line.endswith("\n") else line
         password = password[:-1] if password.endswith("\r") else password
@@ -139,18 +178,34 @@ def _load_file(path: str) -> bytes:
         raise Failed(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _passwd_arguments(args: argparse.Namespace) -> tuple[str | None, str]:
-    """FILE (``None`` with ``-n``) and USER, or ``Failed`` with a one-line usage error."""
-    names: list[str] = args.names
+def _passwd_arguments(args: argparse.Namespace) -> tuple[str | None, str, str | None]:
+    """FILE (``None`` with ``-n``), USER and the ``-b`` password, or a one-line usage error."""
+    names: list[str] = list(args.names)
+    password = names.pop() if args.batch and len(names) > 1 else None
+    if args.batch and args.stdin:
+        raise Failed("-b takes the password from the command line: not with --stdin")
+    if args.batch and args.delete:
+        raise Failed("-D takes no password, -b none either")
+    if args.verify and (args.print_only or args.create or args.delete):
+        raise Failed("-v checks a password: it takes neither -n, -c nor -D")
+    after = " PASSWORD" if args.batch else ""
     if args.print_only:
         if len(names) != 1:
-            raise Failed("-n takes USER only, no FILE (it prints the line, writes nothing)")
+            raise Failed(f"-n takes USER{after} only, no FILE (it prints the line, writes nothing)")
         if args.create or args.delete:
             raise Failed("-n writes no file: it takes neither -c nor -D")
-        return None, names[0]
+        return None, names[0], password
     if len(names) != 2:
-        raise Failed("expected FILE USER (or -n USER to print the line)")
-    return names[0], names[1]
+        raise Failed(f"expected FILE USER{after} (or -n USER{after} to print the line)")
+    return names[0], names[1], password
+
+
+def _visible(password: str | None) -> None:
+    if password is not None:
+        logger.warning(
+            "the password given with -b is visible to other users of this machine (ps, "
+            "/proc) and stays in the shell's history; prefer the prompt or --stdin"
+        )
 
 
 def _scheme(args: argparse.Namespace) -> str | None:
@@ -189,8 +244,11 @@ def _passwd(
 ) -> int:
     from ..hashes import hash_password
 
-    path, name = _passwd_arguments(args)
+    path, name, given = _passwd_arguments(args)
     user = _username(name)
+    _visible(given)
+    if args.verify and path is not None:
+        return _verify(path, user, stdout, lambda: _read_password(args, stdin, ask, False, given))
     if args.delete:
         if args.stdin or args.scheme or args.cost is not None or args.rounds is not None:
             raise Failed("-D takes no password, --scheme, -C or --rounds")
@@ -205,7 +263,7 @@ def _passwd(
     scheme = _scheme(args)
     if path is not None:
         _check_target(path, args.create)
-    password = _read_password(args, stdin, ask, confirm=True)
+    password = _read_password(args, stdin, ask, confirm=True, given=given)
     try:
         hashed = hash_password(password, scheme, cost=args.cost, rounds=args.rounds)
     except ValueError as exc:  # the scheme's extra is not installed
@@ -221,23 +279,31 @@ def _passwd(
 def _check(
     args: argparse.Namespace, stdin: TextIO, stdout: TextIO, ask: Callable[[str], str]
 ) -> int:
+    user = _username(args.user)
+    return _verify(args.file, user, stdout, lambda: _read_password(args, stdin, ask, False))
+
+
+def _verify(path: str, user: str, stdout: TextIO, read: Callable[[], str]) -> int:
+    """``check``: 0 if the password ``read`` returns matches ``user``'s hash in ``path``, else 1.
+
+    The file is read first: a broken one fails before any prompt.
+    """
     from ..hashes import verify_password
 
-    user = _username(args.user)
-    data = _load_file(args.file)
+    data = _load_file(path)
     try:
-        entries = {normalize(e.username): e for e in parse_htpasswd(data, args.file)}
+        entries = {normalize(e.username): e for e in parse_htpasswd(data, path)}
     except ValueError as exc:
         raise Failed(str(exc)) from None
-    password = _read_password(args, stdin, ask, confirm=False)
+    password = read()
     entry = entries.get(user)
     if entry is None:
-        stdout.write(f"no user {user!r} in {args.file}\n")
+        stdout.write(f"no user {user!r} in {path}\n")
         return 1
     try:
         ok = verify_password(password, entry.hashed)
     except ValueError as exc:
-        raise Failed(f"{args.file}, line {entry.line}: user {user!r}: {exc}") from None
+        raise Failed(f"{path}, line {entry.line}: user {user!r}: {exc}") from None
     stdout.write("password ok\n" if ok else "password does not match\n")
     return 0 if ok else 1
 

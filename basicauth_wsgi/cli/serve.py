@@ -3,8 +3,9 @@
 Serves the example API, or any WSGI application with ``--app MODULE:NAME``,
 behind :class:`~basicauth_wsgi.BasicAuth`. Every middleware option is a flag
 and a ``BASICAUTH_*`` variable, generated from the one option table
-(:mod:`basicauth_wsgi.options`); the server's own options are the table
-below. A flag wins over the environment::
+(:mod:`basicauth_wsgi.options`); the server's own options are
+:data:`basicauth_wsgi.serving.SERVER_OPTIONS`. A flag wins over the
+environment::
 
     basicauth-wsgi serve --app myapp:app --htpasswd users --exclude /health
 """
@@ -13,195 +14,73 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import logging
 import socket
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import options as middleware_options
+from ..serving import (
+    DEFAULT_CHANNEL_TIMEOUT,
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_MAX_BODY,
+    DEFAULT_THREADS,
+    SERVER_OPTIONS,
+    ServeConfig,
+    config_from,
+    load_app,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-__all__ = ["SERVER_OPTIONS", "ServeConfig", "add_parser", "bind", "config_from", "serve"]
+__all__ = [
+    "DEFAULT_CHANNEL_TIMEOUT",
+    "DEFAULT_CONNECTION_LIMIT",
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_THREADS",
+    "SERVER_OPTIONS",
+    "ServeConfig",
+    "add_parser",
+    "bind",
+    "build",
+    "config_from",
+    "load_app",
+    "serve",
+]
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
-DEFAULT_DB = "subscribers.db"
-DEFAULT_REALM = "Restricted area"
-# waitress's own default is 4, and at 4 throughput collapses once
-# connections outnumber threads (SPEC §9). Measured on 2 vCPUs (python -m
-# bench, BENCHMARKS.md): 32 threads serve what 8 do with 16 connections and
-# 1.07x with one; and while 24 attacker connections spray guesses, each
-# waiting up to 50 ms for a check slot inside a worker thread, a logged-in
-# client keeps 0.6x its rate at 32 threads but 0.002x at 8 (its request
-# queues behind the waits).
-DEFAULT_THREADS = 32
-# Defaults an attacker cannot use before authenticating (SPEC §8). waitress
-# keeps 100 connections and 120 s idle, so 150 half-sent requests from one
-# address starve everyone; and it spools bodies up to 1 GiB before the app
-# (and so the 401) runs.
-DEFAULT_CONNECTION_LIMIT = 1000
-DEFAULT_CHANNEL_TIMEOUT = 30
-DEFAULT_MAX_BODY = 2 * 1024 * 1024  # the API's 1 MiB cap, plus a margin
-#: The interpreter's thread switch interval while serving, seconds (default 0.005).
+#: The interpreter's thread switch interval while serving, seconds (default
+#: 0.005); why, measured: BENCHMARKS.md, "Under attack".
 SWITCH_INTERVAL = 0.0005
 
-
-def _port(text: str) -> int:
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{port} is not a TCP port (0-65535)")
-    return port
+logger = logging.getLogger("basicauth_wsgi.serve")
 
 
-def _bounded(low: int, high: int, what: str) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        value = int(text)
-        if not low <= value <= high:
-            raise ValueError(f"{value} is not a {what} ({low}-{high})")
-        return value
+class _Spelled(argparse.Action):
+    """Store the value, and remember which spelling of the flag was typed (``--redis``)."""
 
-    return convert
-
-
-def _text(text: str) -> str:
-    if not text:
-        raise ValueError("must not be empty")
-    return text
-
-
-def _app_ref(text: str) -> str:
-    module, colon, name = text.partition(":")
-    if not colon or not module or not name:
-        raise ValueError("expected MODULE:NAME, as for waitress-serve")
-    return text
-
-
-class ServerOption(NamedTuple):
-    """One option of the server itself (not of the middleware)."""
-
-    name: str
-    flag: str
-    env: str | None
-    convert: Callable[[str], object]
-    help: str
-
-
-#: The server's options; the middleware's come from :data:`basicauth_wsgi.options.OPTIONS`.
-SERVER_OPTIONS: tuple[ServerOption, ...] = (
-    ServerOption("host", "--host", "HOST", _text, f"interface to bind (default {DEFAULT_HOST})"),
-    ServerOption(
-        "port", "--port", "PORT", _port, f"TCP port, 0 for any free one (default {DEFAULT_PORT})"
-    ),
-    ServerOption(
-        "app",
-        "--app",
-        None,
-        _app_ref,
-        "serve this WSGI application (MODULE:NAME) instead of the example API",
-    ),
-    ServerOption(
-        "db",
-        "--db",
-        "BASICAUTH_DB",
-        _text,
-        f"the example API's SQLite database (default ./{DEFAULT_DB})",
-    ),
-    ServerOption(
-        "threads",
-        "--threads",
-        None,
-        _bounded(1, 1024, "thread count"),
-        f"worker threads (default {DEFAULT_THREADS})",
-    ),
-    ServerOption(
-        "trusted_proxy",
-        "--trusted-proxy",
-        None,
-        _text,
-        "address of a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto "
-        "are believed (waitress trusted_proxy)",
-    ),
-    ServerOption(
-        "connection_limit",
-        "--connection-limit",
-        None,
-        _bounded(1, 1_000_000, "connection count"),
-        f"open connections at most (default {DEFAULT_CONNECTION_LIMIT})",
-    ),
-    ServerOption(
-        "channel_timeout",
-        "--channel-timeout",
-        None,
-        _bounded(1, 3600, "number of seconds"),
-        f"close idle connections after this many seconds (default {DEFAULT_CHANNEL_TIMEOUT})",
-    ),
-    ServerOption(
-        "max_request_body_size",
-        "--max-request-body-size",
-        None,
-        _bounded(0, 2**40, "size in bytes"),
-        f"largest request body accepted, bytes (default {DEFAULT_MAX_BODY})",
-    ),
-)
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """What ``serve`` needs, from flags, the environment or keywords."""
-
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    db: str = DEFAULT_DB
-    realm: str = DEFAULT_REALM
-    threads: int = DEFAULT_THREADS
-    htpasswd: str | None = None
-    htgroup: str | None = None
-    access_log: bool = True
-    app: str | None = None
-    trusted_proxy: str | None = None
-    connection_limit: int = DEFAULT_CONNECTION_LIMIT
-    channel_timeout: int = DEFAULT_CHANNEL_TIMEOUT
-    max_request_body_size: int = DEFAULT_MAX_BODY
-    #: The other middleware options, as strings by option name (the table converts them).
-    options: tuple[tuple[str, str], ...] = ()
-    #: Where each option came from (a flag or a variable), for error messages.
-    spelled: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
-    #: The socket bound before anything else happens (see :func:`bind`).
-    listener: socket.socket | None = field(default=None, compare=False, repr=False)
-    #: Serve the forward-auth service (``--forward-auth``, SPEC §11) instead of an application.
-    forward_auth: bool = False
-
-    def middleware_kwargs(
-        self, *, require_users: bool, door: str = middleware_options.MIDDLEWARE
-    ) -> dict[str, Any]:
-        """The keyword arguments of the front door ``door`` these settings ask for."""
-        settings = dict(self.options)
-        for name in ("realm", "htpasswd", "htgroup"):
-            value = getattr(self, name)
-            if value is not None and not (name == "realm" and value == DEFAULT_REALM):
-                settings[name] = value
-        spelled = dict(self.spelled)
-        return middleware_options.from_strings(
-            settings,
-            spell=lambda option: spelled.get(option.name, option.flag),
-            require_users=require_users,
-            door=door,
-        )
-
-
-_FIELDS = {f.name for f in fields(ServeConfig)}
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        spelled = getattr(namespace, "spelled", None) or {}
+        spelled[self.dest.removeprefix("mw_")] = option_string
+        namespace.spelled = spelled
 
 
 class _Secret(argparse.Action):
     """A secret given as a flag: one error line that names the flag, never its value."""
 
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
-        parser.error(
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, *args: Any
+    ) -> None:
+        # Refused by config_from, as every bad setting is (one line, exit 2).
+        namespace.refused = (
             f"{self.option_strings[0]}: a secret is never a command-line argument (other "
             f"users of the machine can read it); set {self.metavar} instead"
         )
@@ -224,7 +103,13 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     server = run.add_argument_group("server")
     for option in SERVER_OPTIONS:
         env = f" ({option.env})" if option.env else ""
-        server.add_argument(option.flag, dest=option.name, help=option.help + env)
+        server.add_argument(
+            option.flag,
+            dest=option.name,
+            metavar=option.metavar,
+            action="append" if option.repeat else "store",
+            help=option.help + env,
+        )
     server.add_argument(
         "--no-access-log",
         dest="access_log",
@@ -254,73 +139,50 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
             auth.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, help=text)
         elif opt.arity == "many":
             auth.add_argument(
-                *names,
-                dest=dest,
-                action="append",
-                metavar=opt.metavar,
-                help=text + "; repeat for more",
+                *names, dest=dest, action="append", metavar=opt.metavar, help=text + "; repeat"
             )
         else:
-            auth.add_argument(*names, dest=dest, help=text)
+            auth.add_argument(*names, dest=dest, action=_Spelled, metavar=opt.metavar, help=text)
 
 
-def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> ServeConfig:
-    """The settings of ``args`` over those of ``environ``; ``ValueError`` names a bad one."""
-    values: dict[str, object] = {}
-    for option in SERVER_OPTIONS:
-        for source, raw in (
-            (option.env, environ.get(option.env or "")),
-            (option.flag, getattr(args, option.name, None)),
-        ):
-            if raw is None or source is None:
-                continue
-            try:
-                values[option.name] = option.convert(raw)
-            except ValueError as exc:
-                raise ValueError(f"{source} {raw!r}: {exc}") from None
-    settings = middleware_options.environ_settings(
-        environ, ignore=[o.env for o in SERVER_OPTIONS if o.env]
-    )
-    variables = {opt.name: opt.env for opt in middleware_options.STRING_OPTIONS}
-    spelled = {name: variables[name] for name in settings}
-    for opt in middleware_options.STRING_OPTIONS:
-        given = getattr(args, "mw_" + opt.name, None)
-        if given is None:
-            continue
-        if opt.arity == "bool":
-            given = "true" if given else "false"
-        elif opt.arity == "many":
-            given = "\n".join(given)
-        settings[opt.name] = given
-        spelled[opt.name] = opt.flag
-    for name in ("realm", "htpasswd", "htgroup"):
-        if name in settings:
-            values[name] = settings.pop(name)
-    return ServeConfig(
-        access_log=getattr(args, "access_log", True),
-        forward_auth=getattr(args, "forward_auth", False),
-        options=tuple(sorted(settings.items())),
-        spelled=tuple(sorted(spelled.items())),
-        **values,  # type: ignore[arg-type]
-    )
+def build(config: ServeConfig, stdout: TextIO) -> WSGIApplication:
+    """The protected application ``config`` asks for: ``--app``, or the example API.
+
+    ``ValueError`` (one line, naming the option) for a bad setting. The
+    application is imported before the users are loaded, so a mistyped
+    ``--app`` fails at once.
+    """
+    from ..example.serve import protected_api
+    from ..middleware import BasicAuth
+
+    if config.forward_auth:
+        from ..forward.cli import build as forward_service
+
+        return forward_service(config)
+    app = None if config.app is None else load_app(config.app)
+    kwargs = config.middleware_kwargs(require_users=app is not None)
+    _warn_about_include(kwargs.get("include") or (), config)
+    if app is None:
+        return protected_api(config.db, kwargs, stdout)
+    return BasicAuth(app, **kwargs)
 
 
-def load_app(reference: str) -> WSGIApplication:
-    """Import ``MODULE:NAME`` (``NAME`` may be ``a.b`` attributes); ``ValueError`` if not found."""
-    module_name, _, name = reference.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"--app {reference}: cannot import {module_name}: {exc}") from None
-    for part in name.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ValueError(f"--app {reference}: {module_name} has no {name}") from None
-    if not callable(target):
-        raise ValueError(f"--app {reference}: {name} is not a WSGI application")
-    app: WSGIApplication = target
-    return app
+def _warn_about_include(include: Sequence[str], config: ServeConfig) -> None:
+    # "/api" protects exactly /api, as exclude's "/health" is exactly that
+    # path (SPEC §3); an operator who meant the folder has left everything
+    # below it public, so say so once, at start.
+    name = dict(config.spelled).get("include", "--include")
+    for entry in include:
+        if entry != "/" and not entry.endswith("/"):
+            logger.warning(
+                "%s %s protects only the exact path %s: %s/ and everything below it stay "
+                "public; write %s/ to protect the folder",
+                name,
+                entry,
+                entry,
+                entry,
+                entry,
+            )
 
 
 def bind(config: ServeConfig) -> socket.socket:
@@ -351,7 +213,9 @@ def serve(app: WSGIApplication, config: ServeConfig, stdout: TextIO) -> None:
     """Serve ``app`` with waitress until interrupted.
 
     Writes ``serving on http://HOST:PORT`` to ``stdout`` for each socket,
-    with the port actually bound (``--port 0`` picks a free one).
+    with the port actually bound (``--port 0`` picks a free one). Forwarded
+    headers are not waitress's job here: ``app`` arrives wrapped in
+    :class:`~basicauth_wsgi.forwarded.TrustedProxies`.
     """
     from waitress.server import BaseWSGIServer, create_server
 
@@ -361,17 +225,10 @@ def serve(app: WSGIApplication, config: ServeConfig, stdout: TextIO) -> None:
         "connection_limit": config.connection_limit,
         "channel_timeout": config.channel_timeout,
         "max_request_body_size": config.max_request_body_size,
+        # waitress would drop every forwarded header (it trusts no proxy
+        # here); TrustedProxies, around app, decides what to believe.
+        "clear_untrusted_proxy_headers": False,
     }
-    if config.trusted_proxy is not None:
-        settings.update(
-            trusted_proxy=config.trusted_proxy,
-            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
-            clear_untrusted_proxy_headers=True,
-        )
-    if config.forward_auth:
-        # The proxy's X-Forwarded-For and -Proto are facts the service reads
-        # (and believes from trusted_proxies only); waitress would drop them.
-        settings["clear_untrusted_proxy_headers"] = False
     listener = config.listener if config.listener is not None else bind(config)
     server = create_server(app, sockets=[listener], **settings)
     if isinstance(server, BaseWSGIServer):
@@ -384,11 +241,9 @@ def serve(app: WSGIApplication, config: ServeConfig, stdout: TextIO) -> None:
         stdout.write(f"serving on http://{shown}:{port}\n")
     stdout.flush()
     # A program's choice, not the library's: with 32 worker threads, a
-    # logged-in user's request (a few hundred microseconds of Python) would
-    # wait up to the default 5 ms for the interpreter lock behind each busy
-    # thread, as when a flood of guesses keeps them busy. Measured (BENCHMARKS.md,
-    # "Under attack"): 0.28x -> 0.45x its rate under the spray; no change at
-    # 16 connections without attack.
+    # logged-in user's request would wait up to the default 5 ms for the
+    # interpreter lock behind each busy thread, as when a flood of guesses
+    # keeps them busy.
     sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         server.run()
@@ -403,10 +258,10 @@ def configure_logging(stdout: TextIO, stderr: TextIO, access_log: bool) -> None:
     errors = logging.StreamHandler(stderr)
     errors.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("basicauth_wsgi", "waitress"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [errors]
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+        log = logging.getLogger(name)
+        log.handlers[:] = [errors]
+        log.setLevel(logging.INFO)
+        log.propagate = False
     access = logging.getLogger("basicauth_wsgi.access")
     access.handlers[:] = [logging.StreamHandler(stdout)] if access_log else []
     access.setLevel(logging.INFO)

@@ -1,10 +1,11 @@
 """Assembling the protected example: the API behind BasicAuth, users included.
 
 ``serve`` (without ``--app``) and ``from_env`` build the same application
-here. Without a users file, user ``admin`` gets a random password, kept
-hashed in ``admin.htpasswd`` beside the database; the process that creates
-that file prints the password once, and every other worker and every later
-start uses the same file::
+here, from the settings of :mod:`basicauth_wsgi.serving` (the command line
+is not imported). Without a users file, user ``admin`` gets a random
+password, kept hashed in ``admin.htpasswd`` beside the database; the
+process that creates that file prints the password once, and every other
+worker and every later start uses the same file::
 
     app = build_app(ServeConfig(db="subscribers.db"), sys.stdout)
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..htpasswd import HtpasswdFile, create_htpasswd
 from ..middleware import BasicAuth
@@ -22,9 +23,9 @@ from ..rules import Rule
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-    from ..cli.serve import ServeConfig
+    from ..serving import ServeConfig
 
-__all__ = ["ADMIN_FILE", "PUBLIC_PATHS", "admin_users", "build_app"]
+__all__ = ["ADMIN_FILE", "PUBLIC_PATHS", "admin_users", "build_app", "from_env", "protected_api"]
 
 PUBLIC_PATHS = ("/health",)
 
@@ -56,28 +57,32 @@ def admin_users(db: str, stdout: TextIO) -> HtpasswdFile:
 
 
 def build_app(config: ServeConfig, stdout: TextIO) -> WSGIApplication:
-    """Return the protected example API (or ``config.app``) for ``config``, no access log.
+    """Return the protected example API for ``config`` (no access log).
 
-    Users come from ``htpasswd`` or ``users``; the example API without either
-    gets the generated ``admin`` (see :func:`admin_users`); ``--app`` without
-    either is a ``ValueError``. With a group file, only members of its
-    ``admin`` group may delete subscribers.
+    ``ValueError`` names a bad option (see :func:`protected_api`).
     """
-    kwargs = config.middleware_kwargs(require_users=config.app is not None)
-    if config.app is not None:
-        from ..cli.serve import load_app
+    return protected_api(config.db, config.middleware_kwargs(require_users=False), stdout)
 
-        return BasicAuth(load_app(config.app), **kwargs)
+
+def protected_api(db: str, kwargs: dict[str, Any], stdout: TextIO) -> WSGIApplication:
+    """The example API on ``db`` behind ``BasicAuth(**kwargs)``.
+
+    Without ``users`` in ``kwargs`` it gets the generated ``admin`` (see
+    :func:`admin_users`); ``/health`` is public unless ``exclude`` says
+    otherwise. With groups, only members of the ``admin`` group may delete
+    subscribers (unless ``rules`` are given).
+    """
     from .api import create_app
 
+    kwargs = dict(kwargs)
     if "users" not in kwargs:
-        kwargs["users"] = admin_users(config.db, stdout)
+        kwargs["users"] = admin_users(db, stdout)
     kwargs.setdefault("exclude", PUBLIC_PATHS)
     if "groups" in kwargs:
         kwargs.setdefault(
             "rules", [Rule("/api/v1/subscribers/", methods=["DELETE"], groups=["admin"])]
         )
-    return BasicAuth(create_app(config.db), **kwargs)
+    return BasicAuth(create_app(db), **kwargs)
 
 
 def from_env() -> WSGIApplication:
@@ -91,8 +96,7 @@ def from_env() -> WSGIApplication:
     import argparse
     import sys
 
-    from ..cli.serve import config_from
+    from ..serving import config_from
 
-    args = argparse.Namespace(access_log=False)
-    config = config_from(args, os.environ)
+    config = config_from(argparse.Namespace(access_log=False), os.environ)
     return build_app(config, sys.stdout)

@@ -14,7 +14,7 @@ from ..options import FORWARD
 from .wsgi import ForwardAuth
 
 if TYPE_CHECKING:
-    from ..cli.serve import ServeConfig
+    from ..serving import ServeConfig
 
 __all__ = ["build"]
 

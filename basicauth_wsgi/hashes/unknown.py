@@ -24,6 +24,22 @@ _REHASH: Final = "set a new password with `basicauth-wsgi passwd`"
 _DES: Final = re.compile(r"[./0-9A-Za-z]{13}")
 _BSDI_DES: Final = re.compile(r"_[./0-9A-Za-z]{19}")
 _WERKZEUG_LEGACY: Final = re.compile(r"(?:plain|md5|sha1|sha224|sha256|sha384|sha512)\$[^$]*\$.*")
+# What a shell (double quotes, or none: `set -a; . ./.env`) leaves of
+# "$2y$12$<53 characters>": "$2" and "$1" are empty positional parameters
+# and "$<body>" an unset variable named by the body's leading letters and
+# digits (or, if it starts with a digit, one more positional parameter), so
+# "y2" remains, then what is left of the body. Any crypt(3) hash loses its
+# "$"-tags the same way, leaving a run of the crypt alphabet ("./0-9A-Za-z",
+# with "=" and "," of rounds= and argon2's m=,t=,p=) that no password
+# manager would pick.
+_EATEN_BCRYPT: Final = re.compile(r"[aby][0-9][./0-9A-Za-z$]{0,53}")
+_EATEN_CRYPT: Final = re.compile(r"(?=.*[./=])[./0-9A-Za-z=,$]{20,}")
+_EATEN: Final = (
+    "looks like a password hash whose '$' signs were removed by a shell or docker-compose "
+    '("alice:$2y$12$..." in double quotes becomes alice:y2...): put the value in single '
+    "quotes, write each $ as $$ in a compose file (see 'Quoting hashes' in the README), "
+    "or set a new password with `basicauth-wsgi passwd -n`"
+)
 
 
 def unknown_hash_error(hashed: str, tag: str, *, padded_known: bool) -> ValueError:
@@ -53,6 +69,8 @@ def unknown_hash_error(hashed: str, tag: str, *, padded_known: bool) -> ValueErr
         return ValueError(
             f"looks like a pre-2.3 Werkzeug salted-digest hash, not supported; {_REHASH}"
         )
+    if _EATEN_BCRYPT.fullmatch(hashed):
+        return ValueError(_EATEN)
     if _DES.fullmatch(hashed):
         return ValueError(
             "looks like a traditional DES crypt hash (htpasswd -d), which reads only 8 "
@@ -60,6 +78,8 @@ def unknown_hash_error(hashed: str, tag: str, *, padded_known: bool) -> ValueErr
         )
     if _BSDI_DES.fullmatch(hashed):
         return ValueError(f"looks like a BSDi extended DES crypt hash, not supported; {_REHASH}")
+    if _EATEN_CRYPT.fullmatch(hashed):
+        return ValueError(_EATEN)
     return ValueError(
         "not a recognised hash: looks like plaintext (htpasswd -p); "
         f"prefix it with {{PLAIN}} or {_REHASH}"

@@ -61,9 +61,7 @@ def identity(response: webtest.TestResponse) -> tuple[str | None, ...]:
 
 
 def test_the_typed_keywords_and_the_option_table_name_the_same_options() -> None:
-    assert set(ForwardKeywords.__annotations__) | {"trusted_proxies"} == set(
-        FORWARD_KEYWORDS
-    )
+    assert set(ForwardKeywords.__annotations__) | {"trusted_proxies"} == set(FORWARD_KEYWORDS)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from helpers import ROOT, basic
 from basicauth_wsgi import BasicAuth, HtpasswdFile
 from basicauth_wsgi.accesslog import AccessLog
 from basicauth_wsgi.cli import DEFAULT_THREADS, ServeConfig, main
+from basicauth_wsgi.forwarded import TrustedProxies
 
 from .support import Prompt, tool
 
@@ -29,7 +30,9 @@ def test_serve_defaults(run: Any, tmp_path: Path) -> None:
     assert config == ServeConfig()
     assert (config.host, config.port, config.threads) == ("127.0.0.1", 8080, DEFAULT_THREADS)
     assert (tmp_path / "subscribers.db").exists()
-    assert isinstance(app, AccessLog)
+    # Outermost the forwarded-header guard, then the access log.
+    assert isinstance(app, TrustedProxies) and app.trusted is None
+    assert isinstance(app.app, AccessLog)
 
 
 def test_generated_password_is_printed_once_and_works(run: Any) -> None:
@@ -56,8 +59,9 @@ def test_flags(run: Any, tmp_path: Path) -> None:
     )  # fmt: skip
     config = fake.calls[0][1]
     assert config == ServeConfig("192.0.2.1", 9090, "x.db", "Ops", 3, access_log=False)
-    assert isinstance(fake.calls[0][0], BasicAuth)
-    assert fake.calls[0][0].realm == "Ops"
+    middleware = fake.calls[0][0].app
+    assert isinstance(middleware, BasicAuth)
+    assert middleware.realm == "Ops"
     assert (tmp_path / "x.db").exists()
 
 

@@ -90,3 +90,36 @@ def test_filter_ignores_other_lines() -> None:
         '127.0.0.1 - admin [29/Nov/2026:08:15:02 +0000] "GET /health HTTP/1.1" 200 15',
     ]:
         assert regex.search(line) is None
+
+
+def test_forwarded_text_from_a_trusted_proxy_cannot_forge_a_line(
+    logged: tuple[logging.Logger, io.StringIO],
+) -> None:
+    # What serve --trusted-proxy puts in front: the forwarded client is IP
+    # text or "invalid", so the filter never reads a host the client wrote.
+    from basicauth_wsgi.addresses import Networks
+    from basicauth_wsgi.forwarded import TrustedProxies
+
+    logger, stream = logged
+    proxies = Networks.parse("127.0.0.1", option="--trusted-proxy")
+    app = webtest.TestApp(
+        TrustedProxies(BasicAuth(Recorder(), {"admin": "pw"}, logger=logger), proxies),
+        extra_environ={"REMOTE_ADDR": "127.0.0.1"},
+    )
+    for forwarded in [
+        "192.0.2.66 reason=wrong_password path=/ x",
+        "192.0.2.66\nauthentication failed: user='x' client=192.0.2.67 reason=x path=/",
+        "::ffff:192.0.2.68",
+        "2001:DB8::0:69",
+    ]:
+        app.get(
+            "/",
+            headers={"Authorization": basic("admin", "bad"), "X-Forwarded-For": forwarded},
+            expect_errors=True,
+        )
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 4
+    regex = failregex()
+    hosts = [m.group("host") for m in map(regex.search, lines) if m]
+    assert hosts == ["192.0.2.68", "2001:db8::69"]
+    assert [line.split(" client=")[1].split()[0] for line in lines[:2]] == ["invalid"] * 2

@@ -260,3 +260,79 @@ def test_the_server_reads_past_a_bom_with_one_warning(
     found = [r for r in caplog.records if "byte-order mark" in r.getMessage()]
     assert len(found) == 1 and str(path) in found[0].getMessage()
     assert found[0].levelno == logging.WARNING
+
+
+# -- Apache's -v and -b (SPEC §8, issue 19) --------------------------------------------
+
+
+def apache_htpasswd(*argv: str) -> int:
+    import subprocess
+
+    from .support import HTPASSWD, need
+
+    result = subprocess.run(
+        [need(HTPASSWD), *argv], capture_output=True, text=True, timeout=30, check=False
+    )
+    return result.returncode
+
+
+@pytest.mark.parametrize("scheme", ["bcrypt", "sha512-crypt", "apr1"])
+def test_b_takes_the_password_from_the_command_line_with_a_warning(
+    tmp_path: Path, scheme: str
+) -> None:
+    path = tmp_path / "users"
+    flags = ["--scheme", scheme] + (["-C", "5"] if scheme == "bcrypt" else [])
+    prompt = Prompt()
+    code, out, err = tool("passwd", "-cb", str(path), "alice", "pass word", *flags, ask=prompt)
+    assert (code, prompt.prompts) == (0, [])
+    assert "added user 'alice'" in out
+    warning = one_line(err)
+    assert "WARNING" in warning and "visible to other users of this machine" in warning
+    assert "pass word" not in err
+    # Apache's own htpasswd reads the file back: 0 for the password, 3 for another.
+    assert apache_htpasswd("-vb", str(path), "alice", "pass word") == 0
+    assert apache_htpasswd("-vb", str(path), "alice", "pass") == 3
+
+
+def test_nb_prints_the_line(tmp_path: Path) -> None:
+    code, out, err = tool("passwd", "-nb", "erin", "erin-pw", "--scheme", "sha256-crypt")
+    assert code == 0 and "WARNING" in one_line(err)
+    user, hashed = out.strip().split(":", 1)
+    assert user == "erin" and verify_password("erin-pw", hashed)
+
+
+def test_v_checks_a_file_apache_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "users"
+    assert apache_htpasswd("-cbB", "-C", "5", str(path), "bob", "bob-pw") == 0
+    assert apache_htpasswd("-bm", str(path), "carol", "carol-pw") == 0
+    # -v asks once, as Apache's does, and exits as `check` does.
+    prompt = Prompt("bob-pw")
+    assert tool("passwd", "-v", str(path), "bob", ask=prompt)[:2] == (0, "password ok\n")
+    assert prompt.prompts == ["Password: "]
+    assert tool("passwd", "-v", str(path), "bob", ask=Prompt("nope"))[0] == 1
+    assert tool("passwd", "-v", str(path), "carol", "--stdin", stdin="carol-pw\n")[0] == 0
+    code, _, err = tool("passwd", "-vb", str(path), "carol", "carol-pw")
+    assert code == 0 and "WARNING" in one_line(err)
+    assert tool("passwd", "-vb", str(path), "nobody", "x")[0] == 1
+    assert path.read_text().count("\n") == 2  # -v changes nothing
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["passwd", "-b", "{file}", "alice"], "expected FILE USER PASSWORD"),
+        (["passwd", "-b", "--stdin", "{file}", "alice", "pw"], "not with --stdin"),
+        (["passwd", "-bD", "{file}", "alice", "pw"], "-D takes no password"),
+        (["passwd", "-v", "-c", "{file}", "alice"], "neither -n, -c nor -D"),
+        (["passwd", "-vn", "alice"], "neither -n, -c nor -D"),
+        (["passwd", "-cb", "{file}", "alice", ""], "empty passwords are not allowed"),
+    ],
+    ids=["b-no-password", "b-and-stdin", "b-and-delete", "v-and-create", "v-and-print",
+         "b-empty"],
+)  # fmt: skip
+def test_v_and_b_usage_errors(tmp_path: Path, argv: list[str], message: str) -> None:
+    filled = [a.format(file=tmp_path / "users") for a in argv]
+    code, _, err = tool(*filled, ask=Prompt())
+    assert code == 2
+    assert message in err.strip().splitlines()[-1]
+    assert not (tmp_path / "users").exists()

@@ -53,6 +53,8 @@ def test_every_block_is_claimed_by_a_test() -> None:
         # Run by tests/ops/test_recipes.py (the Deploying section).
         ("sh", "serve --app"),
         ("sh", "--log-config docs/logging.ini"),
+        ("sh", "--root-path /api"),
+        ("sh", "pserve app.ini"),
         ("nginx", "proxy_pass"),
         ("ini", "[Unit]"),
         # Run by tests/ldap/test_ldap_readme.py, against a real slapd.
@@ -62,6 +64,14 @@ def test_every_block_is_claimed_by_a_test() -> None:
         ("caddyfile", "forward_auth"),
         ("yaml", "forwardAuth"),
         ("yaml", "ext_authz"),
+        # Run by tests/ops/test_quoting.py and tests/ops/test_clients.py.
+        ("sh", "export BASICAUTH_USERS"),
+        ("yaml", "services:"),
+        ("yaml", "kind: Secret"),
+        ("py", "import requests"),
+        ("py", "HTTPPasswordMgrWithDefaultRealm"),
+        # test_install_lines, below.
+        ("sh", "git+https://"),
     }
     kinds = [lang for lang, _ in BLOCKS]
     assert kinds.count("python") == len(PYTHON) and PYTHON
@@ -100,6 +110,29 @@ def test_the_benchmark_command() -> None:
         "python -m pip install -e '.[bench]' && python -m bench"
         in (ROOT / "BENCHMARKS.md").read_text()
     )
+
+
+def test_install_lines() -> None:
+    # Not from an index (the package is on none): from a checkout, or its Git URL.
+    import configparser
+
+    from packaging.requirements import Requirement
+
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    extras = set(setup["options.extras_require"])
+    checkout, git = [
+        shlex.split(x.split("  #")[0]) for x in block("sh", "git+https://").splitlines()
+    ]
+    assert checkout[:4] == ["python", "-m", "pip", "install"] == git[:4]
+    spec = re.fullmatch(r"\.\[([a-z0-9,]+)\]", checkout[4])
+    assert spec is not None and set(spec[1].split(",")) <= extras
+    requirement = Requirement(git[4])
+    assert requirement.name == setup["metadata"]["name"]
+    assert requirement.extras <= extras and requirement.extras
+    assert requirement.url is not None and requirement.url.startswith("git+https://")
+    # No line anywhere installs the package from an index.
+    assert not re.search(r"pip install '?basicauth-wsgi\[[^]]*\](?! @)", README)
 
 
 def test_the_two_commands() -> None:

@@ -9,6 +9,7 @@ failure lines must be what docs/fail2ban-filter.conf matches.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shlex
@@ -123,7 +124,8 @@ def test_systemd_unit_command_line_is_a_valid_serve(site: Path) -> None:
     code, err, fake = run_serve(argv, {variable: str(site / "users.htpasswd")})
     assert code == 0, err
     [config] = fake.configs
-    assert config.trusted_proxy == "127.0.0.1" and config.app == "tests.ops.apps:app"
+    assert [str(n) for n in config.trusted_proxy or ()] == ["127.0.0.1/32"]
+    assert config.app == "tests.ops.apps:app"
 
 
 # -- serve --app ---------------------------------------------------------------------------
@@ -150,10 +152,6 @@ def test_serve_app_lines(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # -- gunicorn, waitress-serve, pserve with docs/logging.ini ---------------------------------
 
 
-def logging_recipe_lines() -> list[str]:
-    return block("sh", "--log-config docs/logging.ini").splitlines()
-
-
 def split(recipe: str) -> tuple[dict[str, str], list[str]]:
     """A README command line: its ``NAME=value`` prefix, then its words."""
     words = shlex.split(recipe.split("   #", 1)[0])
@@ -177,7 +175,7 @@ def exercise(server: LiveServer, path: str = "/api/v1/private") -> None:
 
 def start(site: Path, recipe: str, listening: str, extra: list[str] | None = None) -> LiveServer:
     env, words = split(recipe)
-    words = [w.replace("docs/logging.ini", str(LOGGING_INI)) for w in words]
+    words = [w.replace("docs/logging.", str(ROOT / "docs" / "logging.")) for w in words]
     words = [w.replace("127.0.0.1:8080", "127.0.0.1:0") for w in words]
     executable = shutil.which(words[0]) if words[0] != "python" else sys.executable
     if executable is None:
@@ -240,21 +238,53 @@ def test_gunicorn_takes_the_json_configuration_too() -> None:
     assert qualnames == {*config["loggers"], "root"}
 
 
-def test_gunicorn_recipe(site: Path) -> None:
-    recipe = line("sh", "gunicorn")
+def gunicorn_extra(site: Path) -> list[str]:
     gunicorn = need(shutil.which("gunicorn") or "gunicorn")
     helptext = subprocess.run([gunicorn, "--help"], capture_output=True, text=True, timeout=60)
     # gunicorn >= 24 opens a control socket in ~/.gunicorn: keep ours in tmp.
-    extra = (
-        ["--control-socket", str(site / "gunicorn.ctl")]
-        if "--control-socket" in helptext.stdout
-        else []
-    )
-    server = start(site, recipe, r"Listening at: http://127\.0\.0\.1:(\d+)", extra)
+    if "--control-socket" in helptext.stdout:
+        return ["--control-socket", str(site / "gunicorn.ctl")]
+    return []
+
+
+def access_lines(server: LiveServer, name: str, status: int) -> list[str]:
+    """The server's own access lines for ``status`` (stdout), once they have arrived."""
+    server.expect(rf"INFO {re.escape(name)}: .*\b{status}\b", timeout=15)
+    return [x for x in server.output if f" {name}: " in x]
+
+
+@pytest.mark.parametrize("flag", ["--log-config docs/logging.ini", "--log-config-json"])
+def test_gunicorn_recipe_keeps_gunicorn_lines(site: Path, flag: str) -> None:
+    recipe = line("sh", f"gunicorn {flag}")
+    server = start(site, recipe, r"Listening at: http://127\.0\.0\.1:(\d+)", gunicorn_extra(site))
     try:
-        assert any("Listening at" in x for x in server.errors)
-        assert all(TIMESTAMP.match(x) for x in server.errors if "gunicorn.error" in x)
+        starting = [x for x in server.errors if "gunicorn.error" in x]
+        assert any("Starting gunicorn" in x for x in starting)
+        assert any("Listening at" in x for x in starting)
+        assert all(TIMESTAMP.match(x) for x in starting)
         exercise(server)
+        # gunicorn's own access lines, on stdout, for both requests.
+        found = access_lines(server, "gunicorn.access", 200)
+        assert any('"GET /api/v1/private HTTP/1.1" 401' in x for x in found), found
+        assert all(TIMESTAMP.match(x) for x in found)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("config", ["logging.ini", "logging.json"])
+def test_uvicorn_recipe_keeps_uvicorn_lines(site: Path, config: str) -> None:
+    recipe = line("sh", f"uvicorn --log-config docs/{config}")
+    recipe = recipe.replace("myapp:app", "tests.ops.asgi_apps:app").replace("8000", "0")
+    need(shutil.which("uvicorn") or "uvicorn")
+    server = start(site, recipe, r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+    try:
+        starting = [x for x in server.errors if "uvicorn.error" in x]
+        assert any("Application startup complete" in x for x in starting), server.errors
+        assert all(TIMESTAMP.match(x) for x in starting)
+        exercise(server)
+        found = access_lines(server, "uvicorn.access", 200)
+        assert any('"GET /api/v1/private HTTP/1.1" 401' in x for x in found), found
+        assert all(TIMESTAMP.match(x) for x in found)
     finally:
         server.stop()
 
@@ -269,18 +299,57 @@ def test_waitress_serve_recipe(site: Path) -> None:
         server.stop()
 
 
-def test_pserve_runs_the_readme_ini_as_written(site: Path) -> None:
+def test_root_path_recipe_names_full_paths(site: Path) -> None:
+    need(shutil.which("uvicorn") or "uvicorn")
+    recipe = line("sh", "--root-path /api")
+    recipe = recipe.replace("myapp:app", "tests.ops.asgi_apps:app")
+    listening = r"Uvicorn running on http://127\.0\.0\.1:(\d+)"
+    server = start(site, recipe, listening, ["--host", "127.0.0.1", "--port", "0"])
+    try:
+        status, _, body = server.request("GET", "/health")
+        assert status == 200 and json.loads(body)["path"] == "/api/health"
+        assert server.request("GET", "/private")[0] == 401
+    finally:
+        server.stop()
+    # The trap the README describes: the path without its root path protects it.
+    control = start(site, recipe.replace("=/api/health", "=/health"), listening,
+                    ["--host", "127.0.0.1", "--port", "0"])  # fmt: skip
+    try:
+        assert control.request("GET", "/health")[0] == 401
+    finally:
+        control.stop()
+
+
+# -- pserve, from an empty folder, as the PasteDeploy section says -------------------------
+
+
+def test_pserve_runs_the_readme_ini_from_an_empty_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     need(shutil.which("pserve") or "pserve")
+    monkeypatch.chdir(tmp_path)
     ini = block("ini", "[server:main]")
     assert "listen = 127.0.0.1:8080" in ini
-    (site / "app.ini").write_text(ini.replace("127.0.0.1:8080", "127.0.0.1:0"))
-    server = start(site, line("sh", "pserve"), r"Serving on http://127\.0\.0\.1:(\d+)")
+    (tmp_path / "app.ini").write_text(ini.replace("127.0.0.1:8080", "127.0.0.1:0"))
+    install, create, groups, serve = block("sh", "pserve app.ini").splitlines()
+    assert shlex.split(install.split("#")[0]) == ["python", "-m", "pip", "install", "pyramid"]
+    import pyramid  # noqa: F401 - what that line installs (in the test extra)
+
+    words = shlex.split(create.split("#")[0])
+    assert words[0] == "basicauth-wsgi"
+    out = io.StringIO()
+    assert main(words[1:], stdout=out, ask=lambda prompt: "alice-pw") == 0, out.getvalue()
+    command = groups.split("#")[0]
+    shell = shutil.which("sh") or "/bin/sh"
+    subprocess.run([shell, "-c", command], cwd=tmp_path, check=True, timeout=30)
+    assert (tmp_path / "groups").read_text() == "admin: alice\n"
+    # One more user, not an admin, to see the ini's rule refuse.
+    assert main(["passwd", "-b", "users.htpasswd", "bob", "bob-pw"], stderr=io.StringIO()) == 0
+    server = start(tmp_path, serve, r"Serving on http://127\.0\.0\.1:(\d+)")
     try:
         exercise(server)
-        # The ini's rules: bob may not delete.
-        status, _, _ = server.request(
-            "DELETE", "/api/v1/subscribers/1", {"Authorization": basic("bob", "bob-pw")}
-        )
-        assert status == 403
+        alice, bob = ({"Authorization": basic(u, f"{u}-pw")} for u in ("alice", "bob"))
+        assert server.request("DELETE", "/api/v1/subscribers/1", bob)[0] == 403
+        assert server.request("DELETE", "/api/v1/subscribers/1", alice)[0] == 404
     finally:
         server.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -116,7 +117,7 @@ def test_middleware_flags_reach_the_middleware(run: Any, users: Path) -> None:
         "/x", headers={"Authorization": basic("ops", "ops-pw")}, extra_environ=https, status=429
     )
     [(middleware, _)] = fake.calls
-    assert middleware.cache is None  # type: ignore[attr-defined]
+    assert middleware.app.cache is None  # type: ignore[attr-defined]
 
 
 def test_flags_win_over_the_environment(run: Any, users: Path, tmp_path: Path) -> None:
@@ -176,7 +177,7 @@ def test_waitress_hardening_defaults_and_flags(run: Any, users: Path) -> None:
         5,
         100,
     )
-    assert config.trusted_proxy == "10.0.0.1"
+    assert [str(n) for n in config.trusted_proxy or ()] == ["10.0.0.1/32"]
 
 
 @pytest.mark.parametrize(
@@ -225,3 +226,33 @@ def test_a_busy_port_is_one_line_exit_2_before_any_password(tmp_path: Path) -> N
     assert "password" not in result.stdout
     assert not (tmp_path / "admin.htpasswd").exists()
     assert not (tmp_path / "api.db").exists()
+
+
+def test_help_shows_readable_metavars(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = capsys.readouterr().out
+    assert "MW_" not in text
+    # Every option's value has a name from the table, never its internal dest.
+    for option in OPTIONS:
+        if option.arity not in ("bool", "secret"):  # a secret has no flag
+            assert f"{option.flag} {option.metavar}" in text, option.name
+    for server in SERVER_OPTIONS:
+        assert f"{server.flag} {server.metavar}" in text, server.name
+    for internal in ("TRUSTED_PROXY", "CONNECTION_LIMIT", "MAX_REQUEST_BODY_SIZE"):
+        assert internal not in text
+    # --include says what "/api" protects.
+    assert "/api exactly (not /api/v1)" in " ".join(text.split())
+
+
+def test_the_first_runs_admin_file_is_ignored_by_git(tmp_path: Path) -> None:
+    from helpers import ROOT
+
+    patterns = (ROOT / ".gitignore").read_text().splitlines()
+    assert "admin.htpasswd" in patterns
+    git = shutil.which("git")
+    if git is not None and (ROOT / ".git").exists():
+        result = subprocess.run(
+            [git, "check-ignore", "-q", "admin.htpasswd"], cwd=ROOT, timeout=30, check=False
+        )
+        assert result.returncode == 0
