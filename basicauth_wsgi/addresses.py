@@ -32,10 +32,15 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _MAX_TEXT = 64
 
 
-@functools.lru_cache(maxsize=4096)
 def _parse(address: str) -> IPAddress | None:
+    # Refused before the memo: a memo keyed by 60 KB texts would keep them.
     if len(address) > _MAX_TEXT:
         return None
+    return _parse_short(address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_short(address: str) -> IPAddress | None:
     # RFC 6874: a zone id ("%eth0") names an interface of this host, not a
     # different client; RFC 4291 §2.5.5.2: an IPv4-mapped IPv6 address is
     # that IPv4 client (a dual-stack socket reports IPv4 clients this way).

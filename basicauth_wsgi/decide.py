@@ -230,9 +230,8 @@ class Decider:
             if throttle is None:
                 return answer
             try:
-                verdict = throttle.granted(
-                    facts.client, self.throttle_name(hit.username), ask_store
-                )
+                name = hit.username if self._exact_names else self.throttle_name(hit.username)
+                verdict = throttle.granted(facts.client, name, ask_store, header=header)
             except StoreLookup:
                 return Check(LOOKUP, facts)
             except StoreFailure as failure:

@@ -536,6 +536,13 @@ OPTIONS: tuple[Option, ...] = (
         "throttle_window", number, "throttle window, seconds", into="throttle", metavar="SECONDS"
     ),
     Option(
+        "throttle_per_password",
+        integer,
+        "failures per password, over every user and address, per window (0: off)",
+        into="throttle",
+        metavar="N",
+    ),
+    Option(
         "throttle_max_entries",
         integer,
         "keys the in-process throttle keeps at most",

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from . import asgi, attack, forward, growth, inprocess, wire
+from . import asgi, attack, botnet, forward, growth, inprocess, wire
 from . import ldap as ldap_part
 from . import redis as redis_part
 
@@ -41,7 +41,7 @@ def machine() -> str:
 
 
 #: The report's parts, in order (``--skip`` and ``--only`` name them).
-PARTS = ("inprocess", "wire", "growth", "attack", "redis", "asgi", "ldap", "forward")
+PARTS = ("inprocess", "wire", "growth", "attack", "botnet", "redis", "asgi", "ldap", "forward")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         attack_seconds = 1.0 if quick else args.seconds
         text, _ = attack.run(quick, attack_rounds, attack_seconds)
         emit(f"## Under attack ({attack_rounds} round(s) of {attack_seconds:g} s)\n\n" + text)
+    if "botnet" not in args.skip:
+        # Round 3: one guess per address, per_password, and a stale client.
+        text, _ = botnet.run(quick, 1.0 if quick else args.seconds)
+        emit("## A botnet and a stale client (round 3)\n\n" + text)
     if "redis" not in args.skip:
         emit(redis_part.report(rounds_wire, seconds, quick))
     if "asgi" not in args.skip:

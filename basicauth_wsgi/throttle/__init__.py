@@ -1,43 +1,53 @@
-"""Brute-force throttling: failures counted per client address and per username.
+"""Brute-force throttling: failures counted per client address, username and password.
 
 Basic auth invites password guessing. :class:`Throttle` counts failed
-attempts in a sliding window; once a client address or an attempted username
-has too many, further requests get 429 with ``Retry-After`` and no password is
-checked, so an attack costs the server almost nothing::
+attempts in a sliding window; once a client address, an attempted username
+or a tried password has too many, further requests with it get 429 with
+``Retry-After`` and no password is checked, so an attack costs the server
+almost nothing::
 
-    app = BasicAuth(app, users, throttle=Throttle(per_client=20, per_user=100, window=300))
+    app = BasicAuth(app, users, throttle=Throttle(per_client=20, per_user=100, per_password=10))
 
 What each limit protects against, and what it cannot:
 
 - ``per_client`` stops one address from guessing quickly, whatever usernames
-  it tries. It cannot stop a botnet that spreads its guesses thinly over
-  many addresses.
+  it tries.
 - ``per_user`` stops the guessing of one account from many addresses. So
   that an attacker cannot lock a real user out with it, an address where that
   user logged in during the last 24 hours is exempt from it (still bound by
   its own ``per_client`` limit).
+- ``per_password`` stops one password sprayed over many users from many
+  addresses (a botnet's one guess per address, invisible to the other two),
+  with the same exemption as ``per_user``. A password is counted under 32
+  bits of a keyed hash of it, never as itself.
+- A client repeating the same failing ``Authorization`` header (a phone with
+  a stale password) counts once per window: it cannot block its owner, or
+  the office behind its address, and an attacker gains no guess by it.
+- None of them stops a slow campaign that stays under every limit: a few
+  guesses per window per address, user and password.
 - Memory is bounded by ``max_entries`` whatever the attacker sends; the least
-  recently active keys are forgotten first.
+  recently active keys are forgotten first (:mod:`.keys` makes every key
+  exact and bounded).
 
 The counts live in a :class:`ThrottleStore` (:mod:`.store`); the default,
 :class:`MemoryStore` (:mod:`.memory`), keeps them in this process, and
 :mod:`.redis` shares them between processes and hosts.
 
-Package layout: this module holds the arithmetic (slots, limits, keys,
-``Retry-After``), ``store`` the protocol every store implements, ``memory``
-and ``redis`` the stores.
+Package layout: this module holds the arithmetic (slots, limits,
+``Retry-After``), ``keys`` the store keys, ``store`` the protocol every
+store implements, ``memory`` and ``redis`` the stores.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import ipaddress
 import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple
 
+from ..header import split_credentials
+from .keys import MAX_ADDRESS, MAX_NAME, client_key, password_key, repeat_key, trust_key, user_key
 from .memory import MemoryStore
 from .store import Guarded, Reservation, StoreFailure, ThrottleStore
 
@@ -50,6 +60,9 @@ __all__ = [
     "ThrottleStore",
     "Ticket",
     "Verdict",
+    "client_key",
+    "password_key",
+    "user_key",
 ]
 
 #: How long a successful login exempts its address from the user's limit.
@@ -63,56 +76,39 @@ SLOTS = 10
 #: Buckets a store keeps per key: the window's slots and the current one.
 SPAN = SLOTS + 1
 
-# Long usernames are hashed so that every key has a bounded size: an 8 KiB
-# header must not make a throttle entry 8 KiB.
-_MAX_KEY_TEXT = 64
+
+#: Seconds a count lives in a store that expires keys beyond its span of
+#: slots: hosts whose clocks disagree by less than this still agree on it.
+CLOCK_SLACK = 60
 
 # How many (client, user) pairs the throttle remembers having trusted
 # recently, to skip the store on every request (cleared when full).
 _REFRESH_MEMO = 4096
 
-
-@functools.lru_cache(maxsize=4096)
-def client_key(address: str) -> str:
-    """The throttle key of a client address.
-
-    IPv6 clients are counted per /64 (one site gets a whole /64, so counting
-    single addresses would give an attacker 2**64 fresh keys); an
-    IPv4-mapped address counts as its IPv4 address.
-    """
-    if ":" not in address:
-        return "c" + address
-    try:
-        ip = ipaddress.IPv6Address(address.split("%", 1)[0])
-    except ValueError:
-        return "c" + address[:_MAX_KEY_TEXT]
-    if ip.ipv4_mapped is not None:
-        return f"c{ip.ipv4_mapped}"
-    return f"c{ipaddress.IPv6Network((int(ip) >> 64 << 64, 64))}"
-
-
-def user_key(username: str) -> str:
-    """The throttle key of a username, bounded in size."""
-    if len(username) <= _MAX_KEY_TEXT:
-        return "u" + username
-    return "u#" + hashlib.blake2b(username.encode("utf-8"), digest_size=16).hexdigest()
+#: The limits a trusted (client, user) pair is exempt from.
+_EXEMPTIBLE = frozenset({"user", "password"})
 
 
 class Verdict(NamedTuple):
     """A throttle decision: blocked for ``retry_after`` seconds, by which limit."""
 
     retry_after: int
-    limit: str  # "client" or "user"
+    limit: str  # "client", "user" or "password"
 
 
 class Ticket(NamedTuple):
-    """An attempt counted by :meth:`Throttle.reserve`, to settle once checked."""
+    """An attempt counted by :meth:`Throttle.reserve`, to settle once checked.
+
+    ``once`` is the key that marks its header as sent from its client (given
+    back with the counts on success); a repeat's ticket counts nothing.
+    """
 
     client: str
     username: str | None
     bucket: int
-    keys: tuple[tuple[str, int, str], ...]  # (store key, limit, "client" | "user")
+    keys: tuple[tuple[str, int, str], ...]  # (store key, limit, "client" | "user" | "password")
     counts: tuple[Sequence[int], ...]
+    once: str | None = None
 
 
 class StoreLookup(Exception):
@@ -123,19 +119,27 @@ class StoreLookup(Exception):
     """
 
 
+def _limit(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+        raise ValueError(f"{name} must be an int from 0 (off) to 65535, got {value!r}")
+    return value
+
+
 class Throttle:
     """Counts authentication attempts and blocks the keys that have too many failures.
 
-    A key (a client address, or an attempted username) with ``per_client``
-    (resp. ``per_user``) failures within the last ``window`` seconds is
-    blocked until enough of them age out; 0 disables that limit. Failures
-    are counted in slots of a tenth of the window, so a failure may count
-    for up to 10% longer than ``window``, never shorter.
+    A key (a client address, an attempted username, or a tried password)
+    with ``per_client`` (resp. ``per_user``, ``per_password``) failures
+    within the last ``window`` seconds is blocked until enough of them age
+    out; 0 disables that limit. Failures are counted in slots of a tenth of
+    the window, so a failure may count for up to 10% longer than
+    ``window``, never shorter.
 
     An attempt is counted before its password is checked (:meth:`reserve`)
     and taken back if it succeeds (:meth:`settle`), so however many requests
     arrive at once, at most ``per_client`` passwords from one address (and
-    ``per_user`` for one username) are checked per window.
+    ``per_user`` for one username, ``per_password`` of one password) are
+    checked per window. A success leaves no count behind, on any key.
 
     ``clock`` returns seconds; the default is wall-clock time so that a
     shared store agrees across processes and hosts. ``max_entries`` sizes
@@ -150,11 +154,12 @@ class Throttle:
         max_entries: int | None = None,
         store: ThrottleStore | None = None,
         *,
+        per_password: int = 10,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        for name, value in (("per_client", per_client), ("per_user", per_user)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
-                raise ValueError(f"{name} must be an int from 0 (off) to 65535, got {value!r}")
+        self.per_client = _limit("per_client", per_client)
+        self.per_user = _limit("per_user", per_user)
+        self.per_password = _limit("per_password", per_password)
         if (
             isinstance(window, bool)
             or not isinstance(window, (int, float))
@@ -167,11 +172,9 @@ class Throttle:
             raise ValueError("max_entries sizes the built-in store; bound your own store instead")
         elif not isinstance(store, ThrottleStore):
             raise TypeError(
-                "store must implement ThrottleStore (peek, reserve, release, trust, trusted), "
-                f"got {store!r}"
+                "store must implement ThrottleStore (idle, peek, reserve, release, trust, "
+                f"trusted, secret), got {store!r}"
             )
-        self.per_client = per_client
-        self.per_user = per_user
         self.window = float(window)
         #: The store as given; the throttle calls it through :class:`Guarded`
         #: unless it is the built-in one, whose exceptions would be bugs.
@@ -179,12 +182,15 @@ class Throttle:
         self._store: ThrottleStore = store if type(store) is MemoryStore else Guarded(store)
         self.clock = clock
         self._slot = self.window / SLOTS
+        #: What a count must live in a store that expires keys: its span of
+        #: slots from now, and the slack of clocks that disagree.
+        self._ttl = math.ceil(SPAN * self._slot) + CLOCK_SLACK
         # "No key has failed, as far as this process knows": the normal state,
         # answered without a lookup (and without I/O for a shared store).
         self._idle: Callable[[], bool] = self._store.idle
-        # (client, username) -> when to next refresh its trust in the store:
+        # A pair (see _pair) -> when to next refresh its trust in the store:
         # pairs this process has seen log in, trusted without asking the store.
-        self._refresh: dict[tuple[str, str], float] = {}
+        self._refresh: dict[tuple[str, ...], float] = {}
 
     # -- arithmetic --------------------------------------------------------
 
@@ -213,6 +219,20 @@ class Throttle:
         counts = self._store.peek(key, bucket, SPAN)
         return self._wait(counts, limit, bucket, now) if counts else 0
 
+    def _keys(
+        self, client: str, username: str | None, password: str | None
+    ) -> list[tuple[str, int, str]]:
+        """The keys an attempt counts for: (store key, limit, kind)."""
+        secret = self._store.secret()
+        keys: list[tuple[str, int, str]] = []
+        if self.per_client:
+            keys.append((client_key(client), self.per_client, "client"))
+        if self.per_user and username is not None:
+            keys.append((user_key(username, secret), self.per_user, "user"))
+        if self.per_password and password is not None:
+            keys.append((password_key(password, secret), self.per_password, "password"))
+        return keys
+
     # -- the request path --------------------------------------------------
 
     def check_client(self, client: str) -> Verdict | None:
@@ -225,27 +245,38 @@ class Throttle:
     def check_user(
         self, client: str, username: str, ask_store: bool = True, password: str | None = None
     ) -> Verdict | None:
-        """Return a :class:`Verdict` if ``username`` is blocked for ``client``, else ``None``.
+        """Return a :class:`Verdict` if ``username`` (or ``password``) is blocked for ``client``.
 
-        ``password`` is the password about to be checked (for limits that
-        count by password; never stored as such).
+        ``password`` is the password about to be checked: a password sprayed
+        too often is refused here, before any check (never stored as such).
 
         An address where the user logged in during the last 24 hours is
-        exempt: an attacker cannot lock a user out of where they work.
-        Whether it is may take a store lookup (I/O); without ``ask_store``
-        that raises :class:`StoreLookup` instead.
+        exempt from both limits: an attacker cannot lock a user out of where
+        they work. Whether it is may take a store lookup (I/O); without
+        ``ask_store`` that raises :class:`StoreLookup` instead.
         """
-        if not self.per_user or self._idle():
+        if self._idle():
             return None
-        wait = self._peek(user_key(username), self.per_user)
-        if wait and not self.trusts(client, username, ask_store=ask_store):
-            if not ask_store:
-                raise StoreLookup
-            return Verdict(wait, "user")
+        secret = self._store.secret()
+        if self.per_user:
+            wait = self._peek(user_key(username, secret), self.per_user)
+            if wait and not self._exempt(client, username, ask_store):
+                return Verdict(wait, "user")
+        if self.per_password and password is not None:
+            wait = self._peek(password_key(password, secret), self.per_password)
+            if wait and not self._exempt(client, username, ask_store):
+                return Verdict(wait, "password")
         return None
 
+    def _exempt(self, client: str, username: str, ask_store: bool) -> bool:
+        if self.trusts(client, username, ask_store=ask_store):
+            return True
+        if not ask_store:
+            raise StoreLookup
+        return False
+
     def granted(
-        self, client: str, username: str, ask_store: bool = True
+        self, client: str, username: str, ask_store: bool = True, *, header: str | None = None
     ) -> Verdict | Literal[True] | None:
         """A login the cache vouched for: its :class:`Verdict` if blocked, ``None`` if not.
 
@@ -254,23 +285,30 @@ class Throttle:
         request path of every logged-in request: with no failures anywhere
         (as the store knows without I/O) and a fresh trust, it is one call
         that writes nothing. ``ask_store`` as for :meth:`check_user`.
+
+        ``header`` is the ``Authorization`` value the cache recognised: from a
+        pair the throttle does not trust, its password is refused when
+        ``per_password`` blocks it, as a check of it would be (else a botnet
+        spraying it would be let in by the cache, without any check, as soon
+        as its owner had logged in once). It is parsed only then.
         """
         if not self._idle():
             verdict = self.check_client(client)
             if verdict is None and not self.trusts(client, username):
-                verdict = self.check_user(client, username, ask_store=ask_store)
+                password = None
+                if header is not None and self.per_password:
+                    credentials = split_credentials(header)
+                    password = None if credentials is None else credentials[1]
+                verdict = self.check_user(client, username, ask_store=ask_store, password=password)
             if verdict is not None:
                 return verdict
-        if not self.per_user:
-            return None
-        due = self._refresh.get((client, username))
-        return True if due is None or due <= self.clock() else None
+        return True if self.refresh_due(client, username) else None
 
     def refresh_due(self, client: str, username: str) -> bool:
         """Whether the pair's trust is due to be written again (:meth:`success`; once an hour)."""
-        if not self.per_user:
+        if not (self.per_user or self.per_password):
             return False
-        due = self._refresh.get((client, username))
+        due = self._refresh.get(self._pair(client, username))
         return due is None or due <= self.clock()
 
     def trusts(self, client: str, username: str, *, ask_store: bool = False) -> bool:
@@ -279,7 +317,7 @@ class Throttle:
         From what this process has seen, and with ``ask_store`` from the
         store too (which may do I/O).
         """
-        refresh = self._refresh.get((client, username))
+        refresh = self._refresh.get(self._pair(client, username))
         # Trusted when this process last wrote the trust (an hour before the
         # refresh it planned) less than TRUSTED_FOR ago.
         if refresh is not None and refresh - 3600 + TRUSTED_FOR > self.clock():
@@ -297,33 +335,61 @@ class Throttle:
 
         ``password`` is the password to be checked (``None`` for a failure
         known without a check); ``header`` the ``Authorization`` value it
-        came in (to recognise a client repeating itself). Neither is stored.
+        came in: the same header from the same client within the window is
+        a repeat, which counts nothing (the limits still refuse it). Neither
+        is stored: only keyed digests of 32 bits.
 
         A blocked attempt counts nothing. Settle the ticket with
         :meth:`settle` once the password is checked.
         """
-        keys: list[tuple[str, int, str]] = []
-        if self.per_client:
-            keys.append((client_key(client), self.per_client, "client"))
-        if self.per_user and username is not None:
-            keys.append((user_key(username), self.per_user, "user"))
+        if password is None and header is not None and self.per_password:
+            # A failure known without a check (a refusal the cache
+            # remembered) still counts for its password.
+            credentials = split_credentials(header)
+            password = None if credentials is None else credentials[1]
         now = self.clock()
         bucket = int(now // self._slot)
-        if not keys:
-            return Ticket(client, username, bucket, (), ())
+        for _ in range(2):
+            secret = self._store.secret()
+            keys = self._keys(client, username, password)
+            if not keys:
+                return Ticket(client, username, bucket, (), ())
+            once = None if header is None else repeat_key(client, header, secret)
+            reserved = self._reserve(client, username, keys, bucket, now, once)
+            # A shared store that found another secret in place counted
+            # nothing: count again, with keys of the secret now shared.
+            if self._store.secret() == secret:
+                return reserved
+        raise StoreFailure("throttle store: its secret changed twice during one attempt")
+
+    def _reserve(
+        self,
+        client: str,
+        username: str | None,
+        keys: list[tuple[str, int, str]],
+        bucket: int,
+        now: float,
+        once: str | None,
+    ) -> Ticket | Verdict:
         exempt = username is not None and self.trusts(client, username)
-        limits = [(key, 0 if kind == "user" and exempt else limit) for key, limit, kind in keys]
-        result = self._store.reserve(limits, bucket, SPAN)
-        if result.blocked is not None and keys[result.blocked][2] == "user" and not exempt:
+        result = self._store.reserve(self._limits(keys, exempt), bucket, SPAN, self._ttl, once)
+        if result.blocked is not None and keys[result.blocked][2] in _EXEMPTIBLE and not exempt:
             assert username is not None
             if self.trusts(client, username, ask_store=True):
-                limits = [(key, 0 if kind == "user" else limit) for key, limit, kind in keys]
-                result = self._store.reserve(limits, bucket, SPAN)
+                limits = self._limits(keys, True)
+                result = self._store.reserve(limits, bucket, SPAN, self._ttl, once)
         if result.blocked is not None:
             _, limit, kind = keys[result.blocked]
             wait = self._wait(result.counts[0], limit, bucket, now)
             return Verdict(max(wait, 1), kind)
-        return Ticket(client, username, bucket, tuple(keys), result.counts)
+        if result.repeat:
+            return Ticket(client, username, bucket, (), ())
+        return Ticket(client, username, bucket, tuple(keys), result.counts, once)
+
+    @staticmethod
+    def _limits(keys: list[tuple[str, int, str]], exempt: bool) -> list[tuple[str, int]]:
+        """The (key, limit) pairs to reserve; a trusted pair's exempt limits count, never block."""
+        return [(key, 0 if exempt and kind in _EXEMPTIBLE else limit) for key, limit, kind in keys]
 
     def settle(self, ticket: Ticket, ok: bool) -> tuple[Verdict, ...]:
         """Settle a reserved attempt: take it back if ``ok``, else keep it counted.
@@ -335,14 +401,9 @@ class Throttle:
         """
         if ok:
             trust = self._due_trust(ticket.client, ticket.username)
-            if ticket.keys or trust is not None:
-                self._store.release(
-                    [key for key, _, _ in ticket.keys],
-                    ticket.bucket,
-                    SPAN,
-                    trust,
-                    self.clock() + TRUSTED_FOR,
-                )
+            counted = self._counted(ticket)
+            if counted or trust is not None:
+                self._store.release(counted, ticket.bucket, SPAN, trust, self.clock() + TRUSTED_FOR)
             return ()
         now = self.clock()
         return tuple(
@@ -353,8 +414,14 @@ class Throttle:
 
     def cancel(self, ticket: Ticket) -> None:
         """Take back a reserved attempt that was neither a success nor a failure."""
-        if ticket.keys:
-            self._store.release([key for key, _, _ in ticket.keys], ticket.bucket, SPAN, None, 0.0)
+        counted = self._counted(ticket)
+        if counted:
+            self._store.release(counted, ticket.bucket, SPAN, None, 0.0)
+
+    @staticmethod
+    def _counted(ticket: Ticket) -> list[str]:
+        keys = [key for key, _, _ in ticket.keys]
+        return keys if ticket.once is None else [*keys, ticket.once]
 
     def success(self, client: str, username: str) -> None:
         """Remember that ``client`` logged in as ``username`` (exempt from the user limit).
@@ -366,23 +433,26 @@ class Throttle:
         if trust is not None:
             self._store.trust(trust, self.clock() + TRUSTED_FOR)
 
-    def failure(self, client: str, username: str | None) -> tuple[Verdict, ...]:
+    def failure(
+        self, client: str, username: str | None, password: str | None = None
+    ) -> tuple[Verdict, ...]:
         """Count a failure whatever the limits; return the verdicts of the keys it blocked."""
-        keys: list[tuple[str, int, str]] = []
-        if self.per_client:
-            keys.append((client_key(client), self.per_client, "client"))
-        if self.per_user and username is not None:
-            keys.append((user_key(username), self.per_user, "user"))
         bucket = int(self.clock() // self._slot)
-        counts = self._store.reserve([(key, 0) for key, _, _ in keys], bucket, SPAN).counts
-        return self.settle(Ticket(client, username, bucket, tuple(keys), counts), False)
+        for _ in range(2):
+            secret = self._store.secret()
+            keys = self._keys(client, username, password)
+            limits = [(key, 0) for key, _, _ in keys]
+            counts = self._store.reserve(limits, bucket, SPAN, self._ttl, None).counts
+            if self._store.secret() == secret:  # else nothing was counted: see reserve()
+                return self.settle(Ticket(client, username, bucket, tuple(keys), counts), False)
+        raise StoreFailure("throttle store: its secret changed twice during one attempt")
 
     def _due_trust(self, client: str, username: str | None) -> str | None:
         """The trust key to (re)write in the store now, or ``None`` if not due."""
-        if not self.per_user or username is None:
+        if not (self.per_user or self.per_password) or username is None:
             return None
         now = self.clock()
-        pair = (client, username)
+        pair = self._pair(client, username)
         # Refresh at most once an hour per pair, not on every request.
         if self._refresh.get(pair, 0.0) > now:
             return None
@@ -392,11 +462,22 @@ class Throttle:
         return self._trust_key(client, username)
 
     @staticmethod
-    def _trust_key(client: str, username: str) -> str:
-        return f"t{client_key(client)}\0{user_key(username)}"
+    def _pair(client: str, username: str) -> tuple[str, ...]:
+        """The memo's key of a pair: as given when short, else bounded (three parts, no alias).
+
+        Only pairs that logged in are remembered, at most 4096; a long
+        forwarded address or name must not make each one large.
+        """
+        if len(client) <= MAX_ADDRESS and len(username) <= MAX_NAME:
+            return (client, username)
+        name = hashlib.blake2b(username.encode("utf-8", "surrogatepass"), digest_size=16)
+        return (client_key(client), name.hexdigest(), "")
+
+    def _trust_key(self, client: str, username: str) -> str:
+        return trust_key(client, username, self._store.secret())
 
     def __repr__(self) -> str:
         return (
             f"<Throttle per_client={self.per_client} per_user={self.per_user} "
-            f"window={self.window:g}s>"
+            f"per_password={self.per_password} window={self.window:g}s>"
         )

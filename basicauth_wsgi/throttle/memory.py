@@ -10,6 +10,7 @@ limits per process; :mod:`basicauth_wsgi.throttle.redis` shares them::
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -28,7 +29,10 @@ class MemoryStore:
     key that is read or written moves to the back of the queue, so an
     attacker flooding one-off addresses cannot push out a key that is
     blocked and still being tried. Every operation is atomic under one lock;
-    :meth:`peek` reads without it (a dict read is atomic in CPython).
+    :meth:`peek` reads without it (a dict read and ``move_to_end`` are each
+    atomic in CPython, and a key evicted meanwhile is simply not moved).
+    Keys leave by bucket arithmetic and by the bound, so ``ttl`` is not
+    needed here. The secret is random, for this process only.
     """
 
     def __init__(self, max_entries: int = 100_000) -> None:
@@ -39,6 +43,7 @@ class MemoryStore:
         self._counts: OrderedDict[str, int] = OrderedDict()
         self._trusted: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
+        self._secret = os.urandom(32)
 
     @staticmethod
     def _fields(packed: int | None, bucket: int, span: int) -> int:
@@ -71,13 +76,25 @@ class MemoryStore:
         fields = self._fields(packed, bucket, span)
         return self._unpack(fields, span) if fields else ()
 
-    def reserve(self, keys: Sequence[tuple[str, int]], bucket: int, span: int) -> Reservation:
+    def reserve(
+        self,
+        keys: Sequence[tuple[str, int]],
+        bucket: int,
+        span: int,
+        ttl: int,
+        once: str | None = None,
+    ) -> Reservation:
         with self._lock:
             for index, (key, limit) in enumerate(keys):
                 if limit:
                     found = self.peek(key, bucket, span)
                     if sum(found) >= limit:
                         return Reservation(index, (found,))
+            if once is not None:
+                if self.peek(once, bucket, span):
+                    found_all = tuple(self.peek(key, bucket, span) for key, _ in keys)
+                    return Reservation(None, found_all, repeat=True)
+                self._add(once, bucket, span)
             return Reservation(None, tuple(self._add(key, bucket, span) for key, _ in keys))
 
     def release(
@@ -109,6 +126,9 @@ class MemoryStore:
     def trusted(self, key: str, now: float) -> bool:
         until = self._trusted.get(key)
         return until is not None and until > now
+
+    def secret(self) -> bytes:
+        return self._secret
 
     # -- direct counting (tests and tools) ---------------------------------
 

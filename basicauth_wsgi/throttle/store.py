@@ -11,7 +11,9 @@ in-process one:
   limit check (:meth:`reserve`), and taken back if it succeeds
   (:meth:`release`): concurrency cannot widen a limit (SPEC §5);
 - an uncached check costs at most two calls: reserve, then release on
-  success (nothing more on failure).
+  success (nothing more on failure);
+- the store keeps no password: the throttle hands it keys only, a
+  password's being a few bits of a keyed hash (:meth:`secret` is the key).
 
 Policy for a store that raises: :class:`~basicauth_wsgi.Throttle` calls a
 store other than its own :class:`~basicauth_wsgi.throttle.MemoryStore`
@@ -48,11 +50,14 @@ class Reservation(NamedTuple):
     ``blocked`` is the index of the first key found at its limit (then
     nothing was counted, and ``counts`` holds that one key's counts), or
     ``None`` (then one attempt was counted for every key, and ``counts``
-    holds each key's counts after it, in the order given).
+    holds each key's counts after it, in the order given). ``repeat``: the
+    ``once`` key given was already counted in the span, so nothing was
+    counted (``counts`` then holds each key's counts as they are).
     """
 
     blocked: int | None
     counts: tuple[Sequence[int], ...]
+    repeat: bool = False
 
 
 @runtime_checkable
@@ -61,11 +66,13 @@ class ThrottleStore(Protocol):
 
     Time is cut into numbered buckets (slots of ``window / 10`` seconds); a
     store counts each key's attempts per bucket and must remember at least
-    the last ``span`` buckets of a key (it may forget older ones, and may
-    expire a key ``span`` buckets after its last count). Counts are returned
-    oldest first, ``span`` of them, or empty when the key has none. Every
-    method may be called from many threads (and, for a shared store, from
-    many processes) at once.
+    the last ``span`` buckets of a key (it may forget older ones). Counts
+    are returned oldest first, ``span`` of them, or empty when the key has
+    none. The throttle hands over how long a count must live (``ttl``,
+    seconds): a store that expires keys (Redis) gives a key that TTL from
+    its last count; the store never derives a slot length from the clock.
+    Every method may be called from many threads (and, for a shared store,
+    from many processes) at once.
     """
 
     def idle(self) -> bool:
@@ -85,12 +92,27 @@ class ThrottleStore(Protocol):
         """
         ...
 
-    def reserve(self, keys: Sequence[tuple[str, int]], bucket: int, span: int) -> Reservation:
+    def reserve(
+        self,
+        keys: Sequence[tuple[str, int]],
+        bucket: int,
+        span: int,
+        ttl: int,
+        once: str | None = None,
+    ) -> Reservation:
         """Atomically: unless a key has reached its limit, count one attempt for each.
 
         ``keys`` are ``(key, limit)`` pairs; a limit of 0 counts the key but
         never blocks on it. A key has reached its limit when the sum of its
-        counts over the last ``span`` buckets is at least the limit.
+        counts over the last ``span`` buckets is at least the limit. Each
+        key counted lives ``ttl`` seconds from now at least.
+
+        With ``once`` (a key of its own: a client repeating one request),
+        the same call also decides whether this attempt is a repeat: if
+        ``once`` already has a count in the span, limits are checked as
+        usual but nothing is counted (``repeat`` is set); otherwise ``once``
+        is counted with the keys (and given back by :meth:`release` like
+        them, when the caller lists it).
         """
         ...
 
@@ -110,6 +132,21 @@ class ThrottleStore(Protocol):
 
     def trusted(self, key: str, now: float) -> bool:
         """Return whether ``key`` is trusted at time ``now`` (may do I/O: called rarely)."""
+        ...
+
+    def secret(self) -> bytes:
+        """The secret the throttle keys its digests with, as this process knows it (no I/O).
+
+        At least 16 random bytes, the same for every process sharing the
+        store: a password's count is kept under a few bits of a keyed hash
+        of it, so the key must be secret and common. A shared store shares
+        it through itself (created once by whichever process comes first);
+        it may replace the secret it knows when it finds the store holding
+        another (a process that started while the store's copy was lost):
+        a :meth:`reserve` during which it did so counted nothing (it returns
+        ``Reservation(None, (), repeat=True)``), and the throttle makes it
+        again with keys of the new secret.
+        """
         ...
 
 
@@ -151,6 +188,7 @@ class Guarded:
     release = _guard(ThrottleStore.release)
     trust = _guard(ThrottleStore.trust)
     trusted = _guard(ThrottleStore.trusted)
+    secret = _guard(ThrottleStore.secret)
 
     def __repr__(self) -> str:
         return f"<Guarded {self.store!r}>"

@@ -144,9 +144,10 @@ def test_refusals_are_the_wsgi_pages(
 
 def test_429_and_503_carry_retry_after(inner: Recorder) -> None:
     app = BasicAuth(inner, USERS, throttle=Throttle(per_client=2))
-    wrong = [("Authorization", basic("admin", "nope"))]
-    statuses = [call(app, "/", headers=wrong).status for _ in range(3)]
+    guesses = [[("Authorization", basic("admin", f"nope{n}"))] for n in range(3)]
+    statuses = [call(app, "/", headers=guess).status for guess in guesses]
     assert statuses == [401, 401, 429]
+    wrong = guesses[0]
     res = call(app, "/", headers=[("Accept", "application/json"), *wrong])
     assert res.status == 429 and res.header("retry-after")
     assert res.json()["error"] == "too_many_requests"

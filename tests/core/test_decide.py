@@ -29,6 +29,7 @@ from basicauth_wsgi.decide import (
     Refusal,
 )
 from basicauth_wsgi.settings import Settings
+from basicauth_wsgi.throttle import MemoryStore
 
 USERS = {"admin": "pw", "bob": "bob-pw"}
 
@@ -210,33 +211,16 @@ def test_a_trust_refresh_is_handed_back_with_its_answer() -> None:
     assert isinstance(d.decide(facts(basic("admin", "pw"))), Grant)
 
 
-class SharedStore:
-    """A store another process fills: a blocked user, and the trust only the store knows."""
+class SharedStore(MemoryStore):
+    """A store another process fills: its trust is known only by asking it (counted)."""
 
     def __init__(self) -> None:
-        from basicauth_wsgi.throttle import MemoryStore
-
-        self.memory = MemoryStore()
+        super().__init__()
         self.asked = 0
-
-    def idle(self) -> bool:
-        return self.memory.idle()
-
-    def peek(self, key: str, bucket: int, span: int) -> Any:
-        return self.memory.peek(key, bucket, span)
-
-    def reserve(self, keys: Any, bucket: int, span: int) -> Any:
-        return self.memory.reserve(keys, bucket, span)
-
-    def release(self, keys: Any, bucket: int, span: int, trust: Any, until: float) -> None:
-        self.memory.release(keys, bucket, span, trust, until)
-
-    def trust(self, key: str, until: float) -> None:
-        self.memory.trust(key, until)
 
     def trusted(self, key: str, now: float) -> bool:
         self.asked += 1
-        return self.memory.trusted(key, now)
+        return super().trusted(key, now)
 
 
 def test_a_question_only_the_store_can_answer_is_a_lookup() -> None:

@@ -53,6 +53,7 @@ WRONG: dict[str, list[str]] = {
     "throttle_per_client": ["many", "70000"],
     "throttle_per_user": ["-1"],
     "throttle_window": ["soon"],
+    "throttle_per_password": ["many", "-1"],
     "throttle_max_entries": ["1e6"],
     "throttle_redis_url": [
         f"redis://:{SECRET}@127.0.0.1:{SECRET}/0",

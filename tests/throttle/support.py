@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 from collections.abc import Sequence
 
@@ -49,10 +51,20 @@ def at(addr: str) -> dict[str, str]:
     return {"REMOTE_ADDR": addr}
 
 
+#: Every wrong password the tests send is another one: the same header again
+#: from the same address is a repeat, which counts nothing.
+GUESSES = itertools.count()
+
+
+def wrong() -> str:
+    """A wrong password no test has sent before."""
+    return f"wrong-{next(GUESSES)}"
+
+
 def fail(app: webtest.TestApp, times: int, addr: str = CLIENT, username: str = "admin") -> None:
-    """``times`` wrong passwords from ``addr``, each answered 401."""
+    """``times`` distinct wrong passwords from ``addr``, each answered 401."""
     for _ in range(times):
-        app.get("/", headers=auth(username, "wrong"), extra_environ=at(addr), status=401)
+        app.get("/", headers=auth(username, wrong()), extra_environ=at(addr), status=401)
 
 
 def bucket(clock: Clock) -> int:
@@ -90,7 +102,9 @@ class DictStore:
         self.failures: dict[tuple[str, int], int] = {}
         self.trusts: dict[str, float] = {}
         self.spans: set[int] = set()
+        self.ttls: set[int] = set()
         self.lock = threading.Lock()
+        self.key = os.urandom(32)
 
     def idle(self) -> bool:
         return not self.failures
@@ -100,13 +114,25 @@ class DictStore:
         found = [self.failures.get((key, b), 0) for b in range(bucket - span + 1, bucket + 1)]
         return found if any(found) else ()
 
-    def reserve(self, keys: Sequence[tuple[str, int]], bucket: int, span: int) -> Reservation:
+    def reserve(
+        self,
+        keys: Sequence[tuple[str, int]],
+        bucket: int,
+        span: int,
+        ttl: int,
+        once: str | None = None,
+    ) -> Reservation:
+        self.ttls.add(ttl)
         with self.lock:
             for index, (key, limit) in enumerate(keys):
                 found = self.peek(key, bucket, span)
                 if limit and sum(found) >= limit:
                     return Reservation(index, (found,))
-            for key, _ in keys:
+            if once is not None and self.peek(once, bucket, span):
+                return Reservation(
+                    None, tuple(self.peek(key, bucket, span) for key, _ in keys), repeat=True
+                )
+            for key in [*(key for key, _ in keys), *([once] if once is not None else [])]:
                 self.failures[key, bucket] = self.failures.get((key, bucket), 0) + 1
             return Reservation(None, tuple(self.peek(key, bucket, span) for key, _ in keys))
 
@@ -128,3 +154,6 @@ class DictStore:
 
     def trusted(self, key: str, now: float) -> bool:
         return self.trusts.get(key, 0.0) > now
+
+    def secret(self) -> bytes:
+        return self.key

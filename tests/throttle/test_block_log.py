@@ -13,7 +13,7 @@ from basicauth_wsgi.throttle import (
     client_key,
 )
 
-from .support import FULL, OTHER, T0, USERS, WINDOW, at, counts, fail, memory, newest
+from .support import FULL, OTHER, T0, USERS, WINDOW, at, counts, fail, memory, newest, wrong
 
 # -- logging ----------------------------------------------------------------
 
@@ -33,7 +33,7 @@ def test_client_block_is_logged_once(inner: Recorder, caplog: pytest.LogCaptureF
     )
     with caplog.at_level(logging.DEBUG, logger="basicauth_wsgi"):
         for _ in range(3):
-            app.get("/x", headers=auth("admin", "wrong"), status=401)
+            app.get("/x", headers=auth("admin", wrong()), status=401)
         for _ in range(20):
             app.get("/x", headers=auth("admin", "wrong"), status=429)
         app.get("/x", headers=auth(), status=429)
@@ -67,8 +67,8 @@ def test_malformed_block_is_logged_without_a_user(
 ) -> None:
     app = make(inner, USERS, throttle=Throttle(per_client=2, clock=Clock(T0)), cache=None)
     with caplog.at_level(logging.WARNING, logger="basicauth_wsgi"):
-        for _ in range(2):
-            app.get("/x", headers={"Authorization": "Basic %%%"}, status=401)
+        for i in range(2):
+            app.get("/x", headers={"Authorization": f"Basic %%%{i}"}, status=401)
     assert messages(caplog)[-1] == (
         "authentication blocked: user=None client=192.0.2.10 reason=client_limit path=/x"
     )
@@ -95,7 +95,7 @@ def test_both_blocks_are_logged_when_crossed_together(
     )
     with caplog.at_level(logging.WARNING, logger="basicauth_wsgi"):
         for _ in range(3):
-            app.get("/x", headers=auth("admin", "wrong"), status=401)
+            app.get("/x", headers=auth("admin", wrong()), status=401)
     # admin is now refused from every address: the operator must be told.
     app.get("/x", headers=auth(), extra_environ=at(OTHER), status=429)
     blocks = [m for m in messages(caplog) if m.startswith("authentication blocked:")]

@@ -70,8 +70,8 @@ def test_per_user_zero_disables_the_user_limit(inner: Recorder) -> None:
     app.get("/", headers=auth(), extra_environ=at(OTHER), status=200)
 
 
-def test_both_zero_keeps_nothing(inner: Recorder) -> None:
-    throttle = Throttle(per_client=0, per_user=0, clock=Clock(T0))
+def test_every_limit_zero_keeps_nothing(inner: Recorder) -> None:
+    throttle = Throttle(per_client=0, per_user=0, per_password=0, clock=Clock(T0))
     app = make(inner, USERS, throttle=throttle, cache=None)
     fail(app, 50)
     app.get("/", headers=auth(), status=200)

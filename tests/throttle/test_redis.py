@@ -20,7 +20,7 @@ from redisserver import RedisServer, commands_between
 
 from basicauth_wsgi import BasicAuth, HashedUsers, Throttle
 from basicauth_wsgi.hashes import hash_password
-from basicauth_wsgi.throttle import SPAN
+from basicauth_wsgi.throttle import SPAN, Ticket
 
 from .support import CountingUsers
 
@@ -28,6 +28,7 @@ redis = pytest.importorskip("redis") if not os.environ.get("CI") else __import__
 from basicauth_wsgi.throttle.redis import RedisStore  # noqa: E402
 
 B = 1000
+TTL = 400
 
 
 def ok(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
@@ -62,6 +63,9 @@ def stores(redis_url: str) -> Iterator[Callable[..., RedisStore]]:
     def make(**options: str) -> RedisStore:
         store = RedisStore.from_url(redis_url, **options)
         made.append(store)
+        # Subscribed, and keying with the deployment's secret: these tests
+        # call the store itself, not a Throttle that would count again.
+        assert store.ready(5.0)
         return store
 
     try:
@@ -109,7 +113,7 @@ def test_peek_of_a_key_that_never_failed_makes_no_command(
     redis_server: RedisServer, stores: Callable[..., RedisStore]
 ) -> None:
     store = stores()
-    store.reserve([("somebody", 5)], B, SPAN)
+    store.reserve([("somebody", 5)], B, SPAN, TTL)
     assert store.ready(5.0)
     before = redis_server.commandstats()
     assert [list(store.peek(f"c192.0.2.{i}", B, SPAN)) for i in range(100)] == [[]] * 100
@@ -122,7 +126,7 @@ def test_a_block_decided_by_one_process_reaches_the_others(
     one, other = stores(), stores()
     assert other.ready(5.0)
     for _ in range(3):
-        assert one.reserve([("cattacker", 3)], B, SPAN).blocked is None
+        assert one.reserve([("cattacker", 3)], B, SPAN, TTL).blocked is None
     assert until(lambda: sum(other.peek("cattacker", B, SPAN)) == 3)
     # A refund that brings it under its limit reaches them too.
     one.release(["cattacker"], B, SPAN, None, 0.0)
@@ -134,7 +138,7 @@ def test_a_process_started_later_loads_the_current_blocks(
 ) -> None:
     one = stores()
     for _ in range(3):
-        one.reserve([("cattacker", 3)], B, SPAN)
+        one.reserve([("cattacker", 3)], B, SPAN, TTL)
     later = stores()
     assert until(lambda: sum(later.peek("cattacker", B, SPAN)) == 3)
 
@@ -149,7 +153,7 @@ def test_concurrent_attempts_through_two_processes_never_pass_the_limit(
     def attempt(store: RedisStore) -> None:
         start.wait()
         for _ in range(4):
-            granted.append(store.reserve([("chot", 20)], B, SPAN).blocked is None)
+            granted.append(store.reserve([("chot", 20)], B, SPAN, TTL).blocked is None)
 
     threads = [threading.Thread(target=attempt, args=(pair[i % 2],)) for i in range(16)]
     for thread in threads:
@@ -164,24 +168,43 @@ def test_every_key_carries_the_prefix_and_expires(
     redis_server: RedisServer, stores: Callable[..., RedisStore]
 ) -> None:
     store = stores(prefix="myapp:")
-    bucket = int(time.time() // 30)  # the default window's slots, on the wall clock
-    for _ in range(3):
-        store.reserve([("c198.51.100.9", 3), ("uadmin", 100)], bucket, SPAN)
-    store.release(["uadmin"], bucket, SPAN, "tpair", time.time() + 86_400)
+    assert store.ready(5.0)
+    throttle = Throttle(per_client=3, store=store)  # the default window: slots of 30 s
+    for n in range(3):
+        failed = throttle.reserve("198.51.100.9", "admin", f"guess{n}", f"Basic g{n}")
+        assert isinstance(failed, Ticket)
+        throttle.settle(failed, False)
+    ticket = throttle.reserve("198.51.100.10", "admin", "right", "Basic cmlnaHQ=")
+    assert isinstance(ticket, Ticket)
+    throttle.settle(ticket, True)  # a success: its counts go, its trust stays
     store.trust("tother", time.time() + 3600)
     client = redis_server.client()
     keys = sorted(k.decode() for k in client.keys("*"))  # type: ignore[attr-defined]
-    assert keys == [
-        "myapp:blocked",
-        "myapp:k:c198.51.100.9",
-        "myapp:k:uadmin",
-        "myapp:t:tother",
-        "myapp:t:tpair",
-    ]
+    tagged = "myapp:{throttle}:"
+    tags = [key for key in keys if key.startswith(tagged + "k:p")]
+    assert len(tags) == 3  # the three wrong passwords: the right one left nothing
+    markers = [key for key in keys if key.startswith(tagged + "k:r198.51.100.9\0")]
+    assert len(markers) == 3  # the three failing headers
+    assert keys == sorted(
+        [
+            tagged + "blocked",
+            tagged + "k:c198.51.100.9",
+            tagged + "k:uadmin",
+            *tags,
+            *markers,
+            tagged + "secret",
+            tagged + "t:tc198.51.100.10\0uadmin",
+            tagged + "t:tother",
+        ]
+    )
     ttls = {key: client.ttl(key) for key in keys}  # type: ignore[attr-defined]
-    # Counts: 11 slots of 30 s and 10% (364 s); trusts: at their `until`.
-    assert ttls["myapp:k:uadmin"] == pytest.approx(364, abs=2)
-    assert ttls["myapp:blocked"] == pytest.approx(364, abs=2)
+    # Counts: the ttl the throttle handed over (11 slots of 30 s and a
+    # minute of clock slack); trusts: at their `until`; the secret a week.
+    assert ttls[tagged + "k:uadmin"] == pytest.approx(390, abs=2)
+    assert ttls[tagged + "blocked"] == pytest.approx(390, abs=2)
+    assert ttls[tagged + "secret"] == pytest.approx(7 * 86_400, abs=2)
+    ttls["myapp:t:tpair"] = ttls.pop(tagged + "t:tc198.51.100.10\0uadmin")
+    ttls["myapp:t:tother"] = ttls.pop(tagged + "t:tother")
     assert ttls["myapp:t:tpair"] == pytest.approx(86_400, abs=2)
     assert ttls["myapp:t:tother"] == pytest.approx(3600, abs=2)
 

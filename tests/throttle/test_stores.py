@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections import Counter
 
 from helpers import CLIENT, Clock, Recorder, auth, basic, make
 
@@ -12,8 +13,10 @@ from basicauth_wsgi.throttle import (
     MemoryStore,
     Throttle,
     client_key,
+    keys,
     user_key,
 )
+from basicauth_wsgi.throttle.keys import trust_key
 
 from .support import (
     DAY,
@@ -68,7 +71,7 @@ def test_memory_is_bounded_under_a_million_addresses() -> None:
     store = memory(throttle)
     fail_from = throttle.failure
     used: dict[int, int] = {}
-    client_key.cache_clear()
+    keys._client_key.cache_clear()
     gc.collect()
     tracemalloc.start()
     try:
@@ -182,9 +185,8 @@ def test_trusted_pairs_are_bounded_too() -> None:
         throttle.success(f"10.0.0.{i}", "admin")
     store = memory(throttle)
     assert len(store) == 10
-    admin = user_key("admin")
-    assert store.trusted("t" + client_key("10.0.0.49") + "\0" + admin, clock.now)
-    assert not store.trusted("t" + client_key("10.0.0.0") + "\0" + admin, clock.now)
+    assert store.trusted(trust_key("10.0.0.49", "admin", store.secret()), clock.now)
+    assert not store.trusted(trust_key("10.0.0.0", "admin", store.secret()), clock.now)
 
 
 # -- a custom store ---------------------------------------------------------
@@ -203,14 +205,20 @@ def test_a_custom_store_is_enough(inner: Recorder) -> None:
     attack_admin(app, 4)
     app.get("/", headers=auth(), extra_environ=at(OTHER), status=429)
     app.get("/", headers=auth(), extra_environ=at(HOME), status=200)
-    assert store.trusts == {"t" + client_key(HOME) + "\0" + user_key("admin"): T0 + DAY}
-    # The throttle asks for 11 slots and numbers them window / 10 apart.
+    assert store.trusts == {trust_key(HOME, "admin", store.secret()): T0 + DAY}
+    # The throttle asks for 11 slots and numbers them window / 10 apart; a
+    # count lives 11 slots of 30 s and a minute of clock slack.
     assert store.spans == {SPAN}
-    assert store.failures == {
-        (client_key(CLIENT), 100): 3,
-        (user_key("nobody"), 100): 3,
-        **{(client_key(f"203.0.113.{i}"), 100): 1 for i in range(4)},
-        (user_key("admin"), 100): 4,
+    assert store.ttls == {330 + 60}
+    # Besides addresses and users: each wrong password's tag and each
+    # header's repeat marker (7 distinct wrong passwords, one failure each).
+    kinds = Counter(key[0] for key, _ in store.failures)
+    assert kinds == {"c": 5, "u": 2, "p": 7, "r": 7}
+    assert {key: count for (key, bucket), count in store.failures.items() if key[0] in "cu"} == {
+        client_key(CLIENT): 3,
+        user_key("nobody", store.secret()): 3,
+        **{client_key(f"203.0.113.{i}"): 1 for i in range(4)},
+        user_key("admin", store.secret()): 4,
     }
     clock.now = T0 + FULL - 1
     app.get("/", headers=auth(), status=429)

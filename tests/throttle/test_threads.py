@@ -16,7 +16,7 @@ from basicauth_wsgi.throttle import (
     user_key,
 )
 
-from .support import FULL, T0, CountingUsers, counts, memory, newest
+from .support import FULL, T0, CountingUsers, counts, memory, newest, wrong
 
 # -- threads ----------------------------------------------------------------
 
@@ -55,7 +55,7 @@ def test_concurrent_failures_are_all_counted() -> None:
     run_threads(hammer)
     store = memory(throttle)
     assert counts(store, client_key("203.0.113.9"), clock) == newest(8 * per_thread)
-    assert counts(store, user_key("admin"), clock) == newest(8 * per_thread)
+    assert counts(store, user_key("admin", store.secret()), clock) == newest(8 * per_thread)
     # Exactly one failure crossed the limit, so exactly one block is logged.
     assert verdicts == [Verdict(FULL, "client")]
 
@@ -69,7 +69,7 @@ def test_client_limit_holds_under_concurrent_requests(inner: Recorder) -> None:
 
     def guess() -> None:
         for _ in range(10):
-            status, _, _ = call(app, "/", HTTP_AUTHORIZATION=basic("admin", "guess"))
+            status, _, _ = call(app, "/", HTTP_AUTHORIZATION=basic("admin", wrong()))
             statuses.append(status[:3])
 
     run_threads(guess)

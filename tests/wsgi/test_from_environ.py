@@ -65,8 +65,8 @@ def test_one_variable_per_option(users_file: Path) -> None:
     https = {"wsgi.url_scheme": "https"}
     challenge = app.get("/private", status=401, extra_environ=https)
     assert challenge.headers["WWW-Authenticate"] == 'Basic realm="Ops", charset="UTF-8"'
-    for _ in range(2):
-        app.get("/private", headers=auth("alice", "bad"), extra_environ=https, status=401)
+    for n in range(2):
+        app.get("/private", headers=auth("alice", f"bad{n}"), extra_environ=https, status=401)
     app.get("/private", headers=auth("alice"), extra_environ=https, status=429)
     seen = client(
         {"BASICAUTH_HTPASSWD": str(users_file), "BASICAUTH_STRIP_AUTHORIZATION": "false"}

@@ -69,8 +69,8 @@ def test_ini_values_are_converted(site: Path) -> None:
 
 def test_ini_throttle_applies(site: Path) -> None:
     app = webtest.TestApp(loadapp(f"config:{site / 'protected.ini'}"))
-    for _ in range(3):
-        app.get("/api/v1/private", headers={"Authorization": basic("bob", "nope")}, status=401)
+    for n in range(3):
+        app.get("/api/v1/private", headers={"Authorization": basic("bob", f"nope{n}")}, status=401)
     res = app.get("/api/v1/private", headers={"Authorization": basic("bob", "bob-pw")}, status=429)
     assert int(res.headers["Retry-After"]) >= 1
 
