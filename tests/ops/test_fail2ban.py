@@ -73,8 +73,8 @@ def test_filter_matches_the_block_line(logged: tuple[logging.Logger, io.StringIO
         BasicAuth(Recorder(), {"admin": "pw"}, logger=logger, throttle=Throttle(per_client=2)),
         extra_environ={"REMOTE_ADDR": "198.51.100.4"},
     )
-    for _ in range(4):
-        app.get("/", headers={"Authorization": basic("admin", "bad")}, expect_errors=True)
+    for n in range(4):  # distinct guesses: a repeated header counts once
+        app.get("/", headers={"Authorization": basic("admin", f"bad{n}")}, expect_errors=True)
     blocked = [line for line in stream.getvalue().splitlines() if "authentication blocked" in line]
     assert len(blocked) == 1
     match = failregex().search(blocked[0])
