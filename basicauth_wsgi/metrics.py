@@ -77,8 +77,12 @@ Decided = Callable[[str, str, "str | None", float], object]
 
 
 def _count(counter: itertools.count[int]) -> int:
-    """How many times ``next()`` was called on ``counter`` (it starts at 0)."""
-    return int(counter.__reduce__()[1][0])
+    """How many times ``next()`` was called on ``counter`` (it starts at 0).
+
+    Read from its ``repr`` (``count(5)``), which says the next value without
+    taking it (``__reduce__`` would too, but its pickling goes in Python 3.14).
+    """
+    return int(repr(counter)[6:-1])
 
 
 class Metrics:
@@ -121,6 +125,15 @@ class Metrics:
         next(counter)
         if self._prometheus is not None:
             self._prometheus.request(reason, cache)
+
+    def counter(self, reason: str, cache: str | None) -> Callable[[], object]:
+        """A callable that counts one request of ``reason`` and cache result (the hot path's).
+
+        Without a registry, the ``itertools.count``'s own ``__next__``: one C call.
+        """
+        if self._prometheus is None:
+            return self._requests[(reason, cache)].__next__
+        return lambda: self.request(reason, cache)
 
     def check(self, kind: str, result: str, seconds: float) -> None:
         """One password check of ``kind`` (a hash scheme, ``ldap``, ...) and its result."""
@@ -351,8 +364,12 @@ class _Prometheus:
         self.blocks = client.Counter(
             "basicauth_blocks", "Keys that became blocked, by limit.", ["limit"], **ns
         )
-        for outcome in OUTCOMES:
-            self.requests.labels(outcome)
+        # Every series a rate() or increase() is taken of starts at 0, as in
+        # the standard library's exposition (a first count is not lost).
+        for family, values in ((self.requests, OUTCOMES), (self.failures, FAILURE_REASONS),
+                               (self.cache, ("hit", "miss")), (self.blocks, LIMITS)):  # fmt: skip
+            for label in values:
+                family.labels(label)
         self.slots_in_use = client.Gauge(
             "basicauth_check_slots_in_use",
             "Password checks running now.",
@@ -375,6 +392,15 @@ class _Prometheus:
         self.store_up = client.Gauge(
             "basicauth_store_up", "Whether the shared store answers.", multiprocess_mode="min", **ns
         )
+        self.reloads = client.Counter(
+            "basicauth_users_reload", "Reloads of the users file, by result.", ["result"], **ns
+        )
+        # What self.reloads has counted; checks end in many threads, so
+        # refresh() reads and moves it under this lock.
+        self._reloaded = {"success": 0.0, "failure": 0.0}
+        for result in self._reloaded:
+            self.reloads.labels(result)
+        self._lock = threading.Lock()
         self._metrics = metrics
 
     def request(self, reason: str, cache: str | None) -> None:
@@ -397,10 +423,20 @@ class _Prometheus:
         self.refresh()
 
     def refresh(self) -> None:
-        """Set the state gauges from the bound gates (in multi-process mode, per worker)."""
-        values = {
-            name: value for name, labels, value in _gauges(self._metrics._gates) if not labels
-        }
+        """Set the state gauges from the bound gates (in multi-process mode, per worker).
+
+        At each check and when a front door is bound: a registry holds
+        values, it does not read them at scrape (in multi-process mode it
+        could not). Reloads are counted by what the files say happened since.
+        """
+        gauges = _gauges(self._metrics._gates)
+        values = {name: value for name, labels, value in gauges if not labels}
+        with self._lock:
+            for name, labels, value in gauges:
+                result = labels.get("result", "")
+                if name == "basicauth_users_reload_total" and value > self._reloaded[result]:
+                    self.reloads.labels(result).inc(value - self._reloaded[result])
+                    self._reloaded[result] = value
         self.slots_in_use.set(values.get("basicauth_check_slots_in_use", 0))
         self.slots.set(values.get("basicauth_check_slots", 0))
         if "basicauth_users" in values:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
     from _typeshed.wsgi import WSGIApplication
 
+    from .metrics import Metrics
+
 __all__ = ["SERVER_OPTIONS", "ServeConfig", "ServerOption", "config_from", "load_app"]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -110,6 +112,15 @@ SERVER_OPTIONS: tuple[ServerOption, ...] = (
         "PORT",
         _port,
         f"TCP port, 0 for any free one (default {DEFAULT_PORT})",
+        "PORT",
+    ),
+    ServerOption(
+        "metrics_port",
+        "--metrics-port",
+        "BASICAUTH_METRICS_PORT",
+        _port,
+        "serve Prometheus metrics on /metrics on a second listener: this TCP port, same "
+        "host, 0 for any free one (default: off)",
         "PORT",
     ),
     ServerOption(
@@ -203,6 +214,12 @@ class ServeConfig:
     listener: socket.socket | None = field(default=None, compare=False, repr=False)
     #: Serve the forward-auth service (``--forward-auth``, SPEC §11) instead of an application.
     forward_auth: bool = False
+    #: The port of the metrics listener (``--metrics-port``, SPEC §12); ``None``: off.
+    metrics_port: int | None = None
+    #: What the front door counts into, served there (made by ``cli.serve`` with the port).
+    metrics: Metrics | None = field(default=None, compare=False, repr=False)
+    #: The metrics listener, bound with the main one (see ``cli.serve.bind``).
+    metrics_listener: socket.socket | None = field(default=None, compare=False, repr=False)
 
     def middleware_kwargs(
         self, *, require_users: bool, door: str = middleware_options.MIDDLEWARE
@@ -213,9 +230,12 @@ class ServeConfig:
             value = getattr(self, name)
             if value is not None and not (name == "realm" and value == DEFAULT_REALM):
                 settings[name] = value
-        return middleware_options.from_strings(
+        kwargs = middleware_options.from_strings(
             settings, spell=self.spelling(), require_users=require_users, door=door
         )
+        if self.metrics is not None:
+            kwargs["metrics"] = self.metrics
+        return kwargs
 
     def spelling(self) -> Callable[[middleware_options.Option], str]:
         """How an error names an option: as the operator spelled it (flag or variable)."""

@@ -17,6 +17,7 @@ import time
 
 from . import asgi, attack, botnet, forward, growth, inprocess, wire
 from . import ldap as ldap_part
+from . import metrics as metrics_part
 from . import redis as redis_part
 
 
@@ -41,7 +42,18 @@ def machine() -> str:
 
 
 #: The report's parts, in order (``--skip`` and ``--only`` name them).
-PARTS = ("inprocess", "wire", "growth", "attack", "botnet", "redis", "asgi", "ldap", "forward")
+PARTS = (
+    "inprocess",
+    "wire",
+    "growth",
+    "attack",
+    "botnet",
+    "redis",
+    "asgi",
+    "ldap",
+    "forward",
+    "metrics",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         emit(ldap_part.report(rounds_wire, seconds, quick))
     if "forward" not in args.skip:
         emit(forward.report(quick, rounds_wire, seconds))
+    if "metrics" not in args.skip:
+        # Issue 22 item 5: metrics on vs off in process, and a scrape during the spray.
+        emit(metrics_part.report(quick, rounds_in, rounds_wire, seconds))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             handle.write("\n\n".join(parts) + "\n")

@@ -102,6 +102,22 @@ def main(
     return _serve(args, prog, environ, stdout, stderr, serve)
 
 
+def _with_metrics(config: ServeConfig) -> ServeConfig:
+    """``config`` with the ``Metrics`` its ``--metrics-port`` serves (unchanged without one)."""
+    if config.metrics_port is None:
+        return config
+    if config.metrics_port == config.port != 0:
+        # SPEC §12: never on the protected port (mounted there, it would be protected).
+        raise ValueError(
+            f"--metrics-port (BASICAUTH_METRICS_PORT) {config.metrics_port}: the port of the "
+            "protected server; "
+            "metrics are served on a second listener, on another port"
+        )
+    from ..metrics import Metrics
+
+    return dataclasses.replace(config, metrics=Metrics())
+
+
 def _serve(
     args: argparse.Namespace,
     prog: str,
@@ -117,13 +133,18 @@ def _serve(
     try:
         config = config_from(args, environ)
         configure_logging(stdout, stderr, config.access_log)
-        # The port first: a busy one fails before a password is generated.
+        config = _with_metrics(config)
+        # The ports first: a busy one fails before a password is generated.
         if serve is serve_with_waitress:
             config = dataclasses.replace(config, listener=bind(config))
+            if config.metrics_port is not None:
+                listener = bind(config, config.metrics_port)
+                config = dataclasses.replace(config, metrics_listener=listener)
         app = build(config, stdout)
     except (ValueError, OSError) as exc:
-        if config is not None and config.listener is not None:
-            config.listener.close()
+        for sock in (config.listener, config.metrics_listener) if config is not None else ():
+            if sock is not None:
+                sock.close()
         stderr.write(f"{prog}: error: {exc}\n")
         return 2
     if config.access_log:

@@ -17,6 +17,7 @@ import errno
 import logging
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -185,17 +186,19 @@ def _warn_about_include(include: Sequence[str], config: ServeConfig) -> None:
             )
 
 
-def bind(config: ServeConfig) -> socket.socket:
-    """Bind the listening socket first, so a busy port fails before anything is created.
+def bind(config: ServeConfig, port: int | None = None) -> socket.socket:
+    """Bind a listening socket first, so a busy port fails before anything is created.
 
-    ``OSError`` (with a one-line message) when the address cannot be bound.
+    On ``config.host``, at ``port`` (default ``config.port``). ``OSError``
+    (with a one-line message) when the address cannot be bound.
     """
+    port = config.port if port is None else port
     try:
         infos = socket.getaddrinfo(
-            config.host, config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            config.host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
     except OSError as exc:
-        raise OSError(f"cannot bind {config.host}:{config.port}: {exc.strerror or exc}") from None
+        raise OSError(f"cannot bind {config.host}:{port}: {exc.strerror or exc}") from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -205,7 +208,7 @@ def bind(config: ServeConfig) -> socket.socket:
     except OSError as exc:
         sock.close()
         reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise OSError(f"cannot listen on {config.host}:{config.port}: {reason}") from None
+        raise OSError(f"cannot listen on {config.host}:{port}: {reason}") from None
     return sock
 
 
@@ -217,7 +220,7 @@ def serve(app: WSGIApplication, config: ServeConfig, stdout: TextIO) -> None:
     headers are not waitress's job here: ``app`` arrives wrapped in
     :class:`~basicauth_wsgi.forwarded.TrustedProxies`.
     """
-    from waitress.server import BaseWSGIServer, create_server
+    from waitress.server import create_server
 
     settings: dict[str, Any] = {
         "threads": config.threads,
@@ -231,14 +234,12 @@ def serve(app: WSGIApplication, config: ServeConfig, stdout: TextIO) -> None:
     }
     listener = config.listener if config.listener is not None else bind(config)
     server = create_server(app, sockets=[listener], **settings)
-    if isinstance(server, BaseWSGIServer):
-        bound_host, bound_port = server.getsockname()[:2]
-        listening = [(str(bound_host), int(bound_port))]
-    else:
-        listening = list(server.effective_listen)
-    for host, port in listening:
-        shown = f"[{host}]" if ":" in host else host
-        stdout.write(f"serving on http://{shown}:{port}\n")
+    for host, port in _listening(server):
+        stdout.write(f"serving on http://{_shown(host)}:{port}\n")
+    scraped = _metrics_server(config)
+    if scraped is not None:
+        for host, port in _listening(scraped):
+            stdout.write(f"metrics on http://{_shown(host)}:{port}/metrics\n")
     stdout.flush()
     # A program's choice, not the library's: with 32 worker threads, a
     # logged-in user's request would wait up to the default 5 ms for the
@@ -251,6 +252,43 @@ def serve(app: WSGIApplication, config: ServeConfig, stdout: TextIO) -> None:
         pass
     finally:
         server.close()
+        if scraped is not None:
+            scraped.close()
+
+
+def _metrics_server(config: ServeConfig) -> Any:
+    """The metrics listener's own waitress server, running in a daemon thread; ``None`` if off.
+
+    Its own socket map and worker threads: a scrape never queues behind the
+    protected port's requests (a flood of guesses included). Nothing but
+    ``/metrics`` is served there, with no access log (a scrape every 15 s
+    is not traffic). The caller closes it, which ends its thread.
+    """
+    from waitress.server import create_server
+
+    if config.metrics is None or config.metrics_port is None:
+        return None
+    listener = config.metrics_listener
+    if listener is None:
+        listener = bind(config, config.metrics_port)
+    server = create_server(
+        config.metrics.wsgi, map={}, sockets=[listener], threads=2, ident="basicauth-wsgi"
+    )
+    threading.Thread(target=server.run, name="basicauth-metrics", daemon=True).start()
+    return server
+
+
+def _listening(server: Any) -> list[tuple[str, int]]:
+    from waitress.server import BaseWSGIServer
+
+    if isinstance(server, BaseWSGIServer):
+        bound_host, bound_port = server.getsockname()[:2]
+        return [(str(bound_host), int(bound_port))]
+    return [(str(host), int(port)) for host, port in server.effective_listen]
+
+
+def _shown(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def configure_logging(stdout: TextIO, stderr: TextIO, access_log: bool) -> None:

@@ -82,6 +82,7 @@ WRONG: dict[str, list[str]] = {
     # The server's own options.
     "host": [""],
     "port": ["http", "70000"],
+    "metrics_port": ["http", "70000"],
     "app": ["tests.ops.apps", "tests.ops.nothere:app"],
     "db": [""],
     "threads": ["0"],

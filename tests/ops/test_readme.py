@@ -150,8 +150,16 @@ ASGI = [c for c in PYTHON if "basicauth_wsgi.asgi" in c]
 
 @pytest.mark.parametrize(
     "code",
-    # (The LDAP blocks need a directory: tests/ldap/test_ldap_readme.py runs them.)
-    [c for c in PYTHON if "django" not in c and c not in ASGI and "basicauth_wsgi.ldap" not in c],
+    # (The LDAP blocks need a directory: tests/ldap/test_ldap_readme.py runs them;
+    # the gunicorn ones gunicorn: tests/metrics/test_prometheus.py.)
+    [
+        c
+        for c in PYTHON
+        if "django" not in c
+        and c not in ASGI
+        and "basicauth_wsgi.ldap" not in c
+        and "multiprocess" not in c
+    ],
     ids=lambda c: c.splitlines()[-1][:40] if c else "",
 )
 def test_python_blocks_run_and_protect(site: Path, code: str) -> None:
