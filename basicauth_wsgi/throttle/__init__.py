@@ -302,6 +302,9 @@ class Throttle:
                 verdict = self.check_user(client, username, ask_store=ask_store, password=password)
             if verdict is not None:
                 return verdict
+        due = self._refresh.get((client, username))  # a short pair's key (see _pair)
+        if due is not None and due > self.clock():
+            return None  # the logged-in request's path: a trust written within the hour
         return True if self.refresh_due(client, username) else None
 
     def refresh_due(self, client: str, username: str) -> bool:
