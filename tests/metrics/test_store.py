@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import webtest
@@ -21,18 +19,8 @@ redis = pytest.importorskip("redis") if not os.environ.get("CI") else __import__
 from basicauth_wsgi.throttle.redis import RedisStore  # noqa: E402
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own: it is going to be stopped."""
-    redis_server = RedisServer(tmp_path)
-    try:
-        yield redis_server
-    finally:
-        redis_server.stop()
-
-
-def test_an_outage_shows_as_store_down_and_unavailable(server: RedisServer) -> None:
-    store = RedisStore.from_url(server.url, on_error="closed")
+def test_an_outage_shows_as_store_down_and_unavailable(own_redis: RedisServer) -> None:
+    store = RedisStore.from_url(own_redis.url, on_error="closed")
     metrics = Metrics()
     app = webtest.TestApp(BasicAuth(ok, {"alice": "alice-pw"}, cache=None, metrics=metrics,
                                     throttle=Throttle(store=store)))  # fmt: skip
@@ -41,12 +29,12 @@ def test_an_outage_shows_as_store_down_and_unavailable(server: RedisServer) -> N
         assert store.ready(5.0)
         app.get("/", headers=wrong, status=401)
         assert value(metrics, "basicauth_store_up") == 1
-        server.stop()
+        own_redis.stop()
         app.get("/", headers=wrong, status=503)
         assert value(metrics, "basicauth_store_up") == 0
         assert value(metrics, "basicauth_requests_total", outcome="unavailable") == 1
         assert value(metrics, "basicauth_requests_total", outcome="failed") == 1
-        server.start()
+        own_redis.start()
         assert until(lambda: store.available)
         app.get("/", headers=wrong, status=401)
         assert value(metrics, "basicauth_store_up") == 1

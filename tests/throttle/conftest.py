@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
-from redisserver import redis_server, redis_url  # noqa: F401 (fixtures)
+from redisserver import own_redis, redis_server, redis_url  # noqa: F401 (fixtures)
 
 from basicauth_wsgi.throttle import MemoryStore, ThrottleStore
 

@@ -12,7 +12,7 @@ import http.client
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,24 +45,14 @@ def until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
     return True
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own: it is going to be stopped."""
-    redis_server = RedisServer(tmp_path)
-    try:
-        yield redis_server
-    finally:
-        redis_server.stop()
-
-
 def lines(caplog: pytest.LogCaptureFixture, level: int, text: str) -> int:
     return sum(1 for r in caplog.records if r.levelno == level and text in r.getMessage())
 
 
 def test_fallback_counts_in_process_while_redis_is_down(
-    server: RedisServer, caplog: pytest.LogCaptureFixture
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = RedisStore.from_url(server.url)
+    store = RedisStore.from_url(own_redis.url)
     users = CountingUsers()
     app = webtest.TestApp(
         BasicAuth(ok, users, cache=None, throttle=Throttle(per_client=3, store=store))
@@ -71,7 +61,7 @@ def test_fallback_counts_in_process_while_redis_is_down(
         assert store.ready(5.0)
         with caplog.at_level(logging.INFO, logger="basicauth_wsgi"):
             app.get("/", headers=auth(), extra_environ=USER, status=200)
-            server.stop()
+            own_redis.stop()
             statuses = [
                 app.get(
                     "/",
@@ -87,23 +77,23 @@ def test_fallback_counts_in_process_while_redis_is_down(
             assert not store.available
             assert lines(caplog, logging.ERROR, "Redis unreachable") == 1
 
-            server.start()
+            own_redis.start()
             assert until(lambda: store.available)  # the subscriber reconnects on its own
             assert lines(caplog, logging.INFO, "Redis answers again") == 1
             assert lines(caplog, logging.ERROR, "Redis unreachable") == 1
             # Counting is back in Redis, and the outage's counts still block here.
             other = {"REMOTE_ADDR": "203.0.113.10"}
             app.get("/", headers=auth("admin", "x"), extra_environ=other, status=401)
-            assert server.command("EXISTS", "basicauth:{throttle}:k:c203.0.113.10") == ":1"
+            assert own_redis.command("EXISTS", "basicauth:{throttle}:k:c203.0.113.10") == ":1"
             app.get("/", headers=auth("admin", "y"), extra_environ=ATTACKER, status=429)
     finally:
         store.close()
 
 
 def test_closed_answers_503_while_redis_is_down(
-    server: RedisServer, caplog: pytest.LogCaptureFixture
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = RedisStore.from_url(server.url, on_error="closed")
+    store = RedisStore.from_url(own_redis.url, on_error="closed")
     users = CountingUsers()
     app = webtest.TestApp(
         BasicAuth(ok, users, cache=None, throttle=Throttle(per_client=3, store=store))
@@ -112,13 +102,13 @@ def test_closed_answers_503_while_redis_is_down(
         assert store.ready(5.0)
         with caplog.at_level(logging.INFO, logger="basicauth_wsgi"):
             app.get("/", headers=auth(), extra_environ=USER, status=200)
-            server.stop()
+            own_redis.stop()
             for headers in (auth("admin", "wrong"), auth(), {"Authorization": "Basic %%%"}):
                 response = app.get("/", headers=headers, extra_environ=ATTACKER, status=503)
                 assert response.headers["Retry-After"] == "1"
             assert users.calls.count("admin") == 1  # no password checked without the store
             app.get("/", extra_environ=ATTACKER, status=401)  # no credentials: no store needed
-            server.start()
+            own_redis.start()
             assert until(lambda: store.available)
             app.get("/", headers=auth(), extra_environ=USER, status=200)
             app.get("/", headers=auth("admin", "wrong"), extra_environ=ATTACKER, status=401)
@@ -141,16 +131,16 @@ def get(port: int, headers: dict[str, str], source: str) -> int:
 
 @pytest.mark.parametrize("policy", ["fallback", "closed"])
 def test_serve_with_redis_survives_an_outage(
-    server: RedisServer, tmp_path: Path, policy: str
+    own_redis: RedisServer, tmp_path: Path, policy: str
 ) -> None:
     # The store's own options ride on the URL: serve --redis 'redis://...?on_error=closed'.
-    url = server.url + ("?on_error=closed" if policy == "closed" else "")
+    url = own_redis.url + ("?on_error=closed" if policy == "closed" else "")
     args = ["--db", str(tmp_path / "api.db"), "--redis", url, "--throttle-per-client", "3"]
     live = LiveServer(args, cwd=tmp_path)
     good = {"Authorization": basic("admin", live.password)}
     try:
         assert get(live.port, good, "127.0.0.1") == 200
-        server.stop()
+        own_redis.stop()
         attacker = [get(live.port, auth("admin", f"g{i}"), "127.0.0.2") for i in range(5)]
         user = get(live.port, good, "127.0.0.3")
         if policy == "fallback":
@@ -159,12 +149,12 @@ def test_serve_with_redis_survives_an_outage(
         else:
             assert attacker == [503] * 5
             assert user == 503
-        server.start()
+        own_redis.start()
         # Back within 30 s: the right password gets in, a wrong one is counted in Redis.
         live.expect(r"INFO basicauth_wsgi: throttle store: Redis answers again", timeout=30)
         assert get(live.port, good, "127.0.0.4") == 200
         assert get(live.port, auth("admin", "wrong"), "127.0.0.5") == 401
-        assert server.command("EXISTS", "basicauth:{throttle}:k:c127.0.0.5") == ":1"
+        assert own_redis.command("EXISTS", "basicauth:{throttle}:k:c127.0.0.5") == ":1"
         errors = "\n".join(live.errors)
         assert errors.count("Redis unreachable") == 1
         assert "Traceback" not in errors  # one line each, whatever the policy
@@ -173,9 +163,11 @@ def test_serve_with_redis_survives_an_outage(
         live.stop()
 
 
-def test_a_slow_redis_counts_as_down(server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_slow_redis_counts_as_down(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
     # CLIENT PAUSE holds every client's commands: Redis answers, but late.
-    store = RedisStore.from_url(server.url)
+    store = RedisStore.from_url(own_redis.url)
     users = CountingUsers()
     app = webtest.TestApp(
         BasicAuth(ok, users, cache=None, throttle=Throttle(per_client=3, store=store))
@@ -184,7 +176,7 @@ def test_a_slow_redis_counts_as_down(server: RedisServer, caplog: pytest.LogCapt
         assert store.ready(5.0)
         with caplog.at_level(logging.INFO, logger="basicauth_wsgi"):
             app.get("/", headers=auth(), extra_environ=USER, status=200)
-            assert server.command("CLIENT", "PAUSE", "1500", "ALL") == "+OK"
+            assert own_redis.command("CLIENT", "PAUSE", "1500", "ALL") == "+OK"
             app.get("/", headers=auth("admin", "wrong"), extra_environ=ATTACKER, status=401)
             assert not store.available
             assert lines(caplog, logging.ERROR, "TimeoutError") == 1
@@ -217,7 +209,7 @@ def statuses_until(app: webtest.TestApp, headers: dict[str, str], end: float) ->
 
 @pytest.mark.parametrize("outage", ["hung", "dead"])
 def test_closed_refuses_cached_logins_for_the_whole_outage(
-    server: RedisServer, caplog: pytest.LogCaptureFixture, outage: str
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture, outage: str
 ) -> None:
     # A hung Redis (CLIENT PAUSE: connections accepted, nothing answered) is
     # refused exactly like a dead one: cached logins included, until Redis
@@ -225,7 +217,7 @@ def test_closed_refuses_cached_logins_for_the_whole_outage(
     from basicauth_wsgi import HashedUsers, VerificationCache
     from basicauth_wsgi.hashes import hash_password
 
-    store = RedisStore.from_url(server.url, on_error="closed")
+    store = RedisStore.from_url(own_redis.url, on_error="closed")
     users = HashedUsers({"admin": hash_password("SuperSecretPwd", "sha256-crypt")})
     app = webtest.TestApp(
         BasicAuth(ok, users, cache=VerificationCache(), throttle=Throttle(store=store))
@@ -239,9 +231,9 @@ def test_closed_refuses_cached_logins_for_the_whole_outage(
             pause = 2.0
             began = time.monotonic()
             if outage == "hung":
-                assert server.command("CLIENT", "PAUSE", str(int(pause * 1000)), "ALL") == "+OK"
+                assert own_redis.command("CLIENT", "PAUSE", str(int(pause * 1000)), "ALL") == "+OK"
             else:
-                server.stop()
+                own_redis.stop()
             # Noticed without any request touching Redis (a cached login makes
             # no Redis command): by the subscriber's heartbeat, or its socket.
             assert until(
@@ -256,7 +248,7 @@ def test_closed_refuses_cached_logins_for_the_whole_outage(
                             expect_errors=True)  # fmt: skip
             assert wrong.status_int == 503  # never a failure let through unchecked
             if outage == "dead":
-                server.start()
+                own_redis.start()
             assert until(
                 lambda: (
                     app.get("/", headers=good, extra_environ=USER, expect_errors=True).status_int
