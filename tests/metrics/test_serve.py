@@ -114,3 +114,21 @@ def test_the_protected_port_is_refused_as_the_metrics_port(tmp_path: Path) -> No
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--metrics-port" in done.stderr
     assert "second listener" in done.stderr and not (tmp_path / "admin.htpasswd").exists()
+
+
+def test_the_forward_auth_service_counts_into_its_metrics_port(tmp_path: Path) -> None:
+    from ..forward.support import service
+
+    server = service(tmp_path, "--metrics-port", "0")
+    try:
+        metrics_port = int(server.expect(METRICS).group(1))
+        asked = {"X-Original-URI": "/private", "X-Original-Method": "GET",
+                 "X-Forwarded-For": "203.0.113.9"}  # fmt: skip
+        for authorization in (basic("alice", "alice-pw"), basic("alice", "nope"), None):
+            headers = asked if authorization is None else {**asked, "Authorization": authorization}
+            status, _, _ = server.request("GET", "/", headers)
+            assert status in (200, 401)
+        counted = outcomes(get(metrics_port, "/metrics")[2])
+        assert (counted["granted"], counted["failed"], counted["missing"]) == (1, 1, 1)
+    finally:
+        server.stop()
