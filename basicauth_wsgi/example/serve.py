@@ -99,4 +99,12 @@ def from_env() -> WSGIApplication:
     from ..serving import config_from
 
     config = config_from(argparse.Namespace(access_log=False), os.environ)
+    if config.metrics_port is not None:
+        # A second listener is serve's; under gunicorn every worker would
+        # race for its port, and a silent no would hide the metrics.
+        raise ValueError(
+            "BASICAUTH_METRICS_PORT is for basicauth-wsgi serve; under gunicorn or "
+            "waitress-serve, count with Metrics(registry=...) and serve /metrics yourself "
+            "(README, Metrics)"
+        )
     return build_app(config, sys.stdout)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import LiveServer, basic
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -132,3 +133,15 @@ def test_the_forward_auth_service_counts_into_its_metrics_port(tmp_path: Path) -
         assert (counted["granted"], counted["failed"], counted["missing"]) == (1, 1, 1)
     finally:
         server.stop()
+
+
+def test_from_env_refuses_a_metrics_port_it_cannot_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from basicauth_wsgi.app import from_env
+
+    monkeypatch.setenv("BASICAUTH_DB", str(tmp_path / "api.db"))
+    monkeypatch.setenv("BASICAUTH_METRICS_PORT", "9100")
+    with pytest.raises(ValueError, match="BASICAUTH_METRICS_PORT is for basicauth-wsgi serve"):
+        from_env()
+    assert not (tmp_path / "admin.htpasswd").exists()  # refused before any password is made
