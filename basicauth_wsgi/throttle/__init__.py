@@ -44,7 +44,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeVar
 
 from ..header import split_credentials
 from .keys import MAX_ADDRESS, MAX_NAME, client_key, password_key, repeat_key, trust_key, user_key
@@ -84,6 +84,8 @@ CLOCK_SLACK = 60
 # How many (client, user) pairs the throttle remembers having trusted
 # recently, to skip the store on every request (cleared when full).
 _REFRESH_MEMO = 4096
+
+_T = TypeVar("_T")
 
 #: The limits a trusted (client, user) pair is exempt from.
 _EXEMPTIBLE = frozenset({"user", "password"})
@@ -220,10 +222,9 @@ class Throttle:
         return self._wait(counts, limit, bucket, now) if counts else 0
 
     def _keys(
-        self, client: str, username: str | None, password: str | None
+        self, client: str, username: str | None, password: str | None, secret: bytes
     ) -> list[tuple[str, int, str]]:
-        """The keys an attempt counts for: (store key, limit, kind)."""
-        secret = self._store.secret()
+        """The keys an attempt counts for, tagged with ``secret``: (store key, limit, kind)."""
         keys: list[tuple[str, int, str]] = []
         if self.per_client:
             keys.append((client_key(client), self.per_client, "client"))
@@ -352,17 +353,27 @@ class Throttle:
             password = None if credentials is None else credentials[1]
         now = self.clock()
         bucket = int(now // self._slot)
-        for _ in range(2):
-            secret = self._store.secret()
-            keys = self._keys(client, username, password)
+
+        def count(secret: bytes) -> Ticket | Verdict:
+            keys = self._keys(client, username, password, secret)
             if not keys:
                 return Ticket(client, username, bucket, (), ())
             once = None if header is None else repeat_key(client, header, secret)
-            reserved = self._reserve(client, username, keys, bucket, now, once)
-            # A shared store that found another secret in place counted
-            # nothing: count again, with keys of the secret now shared.
+            return self._reserve(client, username, keys, bucket, now, once)
+
+        return self._with_one_secret(count)
+
+    def _with_one_secret(self, count: Callable[[bytes], _T]) -> _T:
+        """``count(secret)``, again if the store's secret changed meanwhile (twice at most).
+
+        A shared store that found another secret in place counted nothing:
+        counting again uses keys of the secret now shared.
+        """
+        for _ in range(2):
+            secret = self._store.secret()
+            counted = count(secret)
             if self._store.secret() == secret:
-                return reserved
+                return counted
         raise StoreFailure("throttle store: its secret changed twice during one attempt")
 
     def _reserve(
@@ -441,14 +452,14 @@ class Throttle:
     ) -> tuple[Verdict, ...]:
         """Count a failure whatever the limits; return the verdicts of the keys it blocked."""
         bucket = int(self.clock() // self._slot)
-        for _ in range(2):
-            secret = self._store.secret()
-            keys = self._keys(client, username, password)
+
+        def count(secret: bytes) -> Ticket:
+            keys = self._keys(client, username, password, secret)
             limits = [(key, 0) for key, _, _ in keys]
             counts = self._store.reserve(limits, bucket, SPAN, self._ttl, None).counts
-            if self._store.secret() == secret:  # else nothing was counted: see reserve()
-                return self.settle(Ticket(client, username, bucket, tuple(keys), counts), False)
-        raise StoreFailure("throttle store: its secret changed twice during one attempt")
+            return Ticket(client, username, bucket, tuple(keys), counts)
+
+        return self.settle(self._with_one_secret(count), False)
 
     def _due_trust(self, client: str, username: str | None) -> str | None:
         """The trust key to (re)write in the store now, or ``None`` if not due."""
