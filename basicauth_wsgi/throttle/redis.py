@@ -343,8 +343,10 @@ class RedisStore:
             with self._lock:
                 # The old master answers during a failover: not the end of it.
                 if self._down and self.clock() >= self._failover_until:
-                    self._down = False
+                    # Logged before it shows: whoever sees `available` again
+                    # (another thread) also finds the line that says so.
                     logger.info("throttle store: Redis answers again; counting there")
+                    self._down = False
 
     def _refused(self) -> bool:
         """Whether a call that needs no I/O must still refuse: closed, and Redis down."""
