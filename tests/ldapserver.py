@@ -255,10 +255,20 @@ class Slapd:
         self.paused = False
 
     def pause(self) -> None:
-        """Freeze it (SIGSTOP): connections stay open, nothing is answered."""
+        """Freeze it (SIGSTOP): connections stay open, nothing is answered.
+
+        Returns once every thread of it is stopped: a signal is delivered to
+        a thread running on another CPU a moment later, time enough to answer.
+        """
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)
         self.paused = True
+        tasks = Path(f"/proc/{self.proc.pid}/task")
+        deadline = time.monotonic() + 5.0
+        while not all(_stopped(task) for task in tasks.iterdir()):
+            if time.monotonic() > deadline:
+                raise AssertionError("slapd did not stop within 5 s of SIGSTOP")
+            time.sleep(0.005)  # polling the threads' state under a deadline
 
     def resume(self) -> None:
         assert self.proc is not None
@@ -448,3 +458,12 @@ def tls_slapd(tmp_path_factory: pytest.TempPathFactory, tls: Tls) -> Iterator[Sl
         yield server
     finally:
         server.stop()
+
+
+def _stopped(task: Path) -> bool:
+    """Whether a thread (``/proc/PID/task/TID``) is stopped; one that is gone is."""
+    try:
+        # The state follows the command name in parentheses, which may hold spaces.
+        return (task / "stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return True
